@@ -1,0 +1,29 @@
+"""afetler_tf: AFETLER two-tower recommender on TensorFlow Recommenders.
+
+TFRS needs Keras 2. ``TF_USE_LEGACY_KERAS=1`` must be set before TensorFlow is
+first imported, so it is set here before anything else; if ``tf.keras`` still
+turns out to be Keras 3 (TensorFlow was imported earlier without it), importing
+this package fails with a message that says what to do.
+"""
+
+import os
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import tensorflow as tf  # noqa: E402  (must follow the environment set-up)
+
+if not tf.keras.__version__.startswith("2."):
+    raise ImportError(
+        "afetler_tf needs Keras 2 (tf_keras) but tf.keras is Keras "
+        f"{tf.keras.__version__}. TensorFlow was imported before afetler_tf without "
+        "TF_USE_LEGACY_KERAS=1: set `export TF_USE_LEGACY_KERAS=1` in the shell, or "
+        "import afetler_tf before tensorflow, and make sure `pip install tf-keras==2.20.*`."
+    )
+
+__version__ = "0.1.0"
+
+from afetler_tf.config import Config  # noqa: E402
+from afetler_tf.data import Dataset, Split, load_dataset, make_split  # noqa: E402
+
+__all__ = ["Config", "Dataset", "Split", "load_dataset", "make_split", "__version__"]
