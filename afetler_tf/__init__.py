@@ -9,14 +9,13 @@ this package fails with a message that says what to do.
 import os
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # hide CUDA-probe noise
 
 import tensorflow as tf  # noqa: E402  (must follow the environment set-up)
 
-if not tf.keras.__version__.startswith("2."):
+if not type(tf.keras.layers.Layer()).__module__.startswith("tf_keras."):
     raise ImportError(
-        "afetler_tf needs Keras 2 (tf_keras) but tf.keras is Keras "
-        f"{tf.keras.__version__}. TensorFlow was imported before afetler_tf without "
+        "afetler_tf needs Keras 2 (tf_keras) but tf.keras is Keras 3. TensorFlow was imported before afetler_tf without "
         "TF_USE_LEGACY_KERAS=1: set `export TF_USE_LEGACY_KERAS=1` in the shell, or "
         "import afetler_tf before tensorflow, and make sure `pip install tf-keras==2.20.*`."
     )

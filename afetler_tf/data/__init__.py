@@ -6,8 +6,8 @@ __all__ = ["Dataset", "Split", "load_dataset", "make_split"]
 
 
 def load_dataset(source="movielens-100k", cache_dir=None):  # replaced by the data module
-  raise NotImplementedError
+    raise NotImplementedError
 
 
 def make_split(data, kind="random", seed=42, test_fraction=0.2, validation_fraction=0.1):
-  raise NotImplementedError
+    raise NotImplementedError

@@ -17,52 +17,52 @@ from afetler_tf.data.schema import Dataset, Split
 
 
 class Recommender(abc.ABC):
-  """A trainable recommender.
+    """A trainable recommender.
 
-  Attributes:
-    name: Model name as in ``Config.model``.
-    predicts_ratings: True when :meth:`score` is on the rating scale (MF,
-      DeepFM, models with a ranking head); False when it is an affinity
-      score (retrieval dot product, popularity), which protocol R maps to
-      ratings with a linear fit on the validation set.
-  """
-
-  name: str = "recommender"
-  predicts_ratings: bool = False
-
-  def __init__(self, config: Config):
-    self.config = config
-
-  @abc.abstractmethod
-  def fit(self, data: Dataset, split: Split, verbose: int = 1) -> dict:
-    """Trains on ``split.train`` (early stopping on ``split.validation``).
-
-    Returns:
-      A dict of training history (e.g. per-epoch losses), JSON-serialisable.
+    Attributes:
+        name: Model name as in ``Config.model``.
+        predicts_ratings: True when :meth:`score` is on the rating scale (MF,
+            DeepFM, models with a ranking head); False when it is an affinity
+            score (retrieval dot product, popularity), which protocol R maps to
+            ratings with a linear fit on the validation set.
     """
 
-  @abc.abstractmethod
-  def score(self, user_ids: Sequence[str], item_ids: Sequence[str]) -> np.ndarray:
-    """Scores (user, item) pairs, element-wise; higher means more relevant.
+    name: str = "recommender"
+    predicts_ratings: bool = False
 
-    Unknown ids must be answered (OOV path), never raise.
+    def __init__(self, config: Config):
+        self.config = config
 
-    Returns:
-      float array of shape (n,).
-    """
+    @abc.abstractmethod
+    def fit(self, data: Dataset, split: Split, verbose: int = 1) -> dict:
+        """Trains on ``split.train`` (early stopping on ``split.validation``).
 
-  @abc.abstractmethod
-  def score_all(self, user_ids: Sequence[str], item_ids: Sequence[str]) -> np.ndarray:
-    """Scores every user against every item.
+        Returns:
+            A dict of training history (e.g. per-epoch losses), JSON-serialisable.
+        """
 
-    Returns:
-      float array of shape (len(user_ids), len(item_ids)).
-    """
+    @abc.abstractmethod
+    def score(self, user_ids: Sequence[str], item_ids: Sequence[str]) -> np.ndarray:
+        """Scores (user, item) pairs, element-wise; higher means more relevant.
 
-  def save(self, directory: str) -> None:
-    """Writes the weights under ``directory`` (created if needed)."""
-    raise NotImplementedError(f"{type(self).__name__} cannot be saved yet.")
+        Unknown ids must be answered (OOV path), never raise.
 
-  def load(self, directory: str, data: Dataset, split: Split) -> None:
-    """Restores weights written by :meth:`save` (model rebuilt from data)."""
-    raise NotImplementedError(f"{type(self).__name__} cannot be loaded yet.")
+        Returns:
+            float array of shape (n,).
+        """
+
+    @abc.abstractmethod
+    def score_all(self, user_ids: Sequence[str], item_ids: Sequence[str]) -> np.ndarray:
+        """Scores every user against every item.
+
+        Returns:
+            float array of shape (len(user_ids), len(item_ids)).
+        """
+
+    def save(self, directory: str) -> None:
+        """Writes the weights under ``directory`` (created if needed)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot be saved yet.")
+
+    def load(self, directory: str, data: Dataset, split: Split) -> None:
+        """Restores weights written by :meth:`save` (model rebuilt from data)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot be loaded yet.")
