@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 from typing import Any, Optional
 
 MODELS = ("afetler", "two_tower", "mf", "deepfm", "popularity")
@@ -62,26 +61,60 @@ class TrainConfig:
 
 @dataclasses.dataclass(frozen=True)
 class MFConfig:
-    """Biased matrix factorisation: r = mu + b_u + b_i + <p_u, q_i>."""
+    """Biased matrix factorisation: r = mu + b_u + b_i + <p_u, q_i>.
+
+    Attributes:
+        embedding_dim: Width of p_u and q_i.
+        l2: L2 weight on the embedding tables (added to the MSE every batch).
+        bias_l2: L2 weight on the bias tables.
+        init_stddev: Standard deviation of the normal embedding initialiser.
+        learning_rate: Adam learning rate.
+        batch_size: Training batch size.
+        epochs: Maximum number of epochs (early stopping on validation RMSE).
+        patience: Early-stopping patience in epochs.
+        refit_full: After early stopping, retrain from scratch on train +
+            validation for the number of epochs early stopping chose.
+    """
 
     embedding_dim: int = 32
-    l2: float = 1e-4
+    l2: float = 1.5e-4
+    bias_l2: float = 1e-5
+    init_stddev: float = 0.01
     learning_rate: float = 0.005
     batch_size: int = 256
     epochs: int = 60
     patience: int = 3
+    refit_full: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
 class DeepFMConfig:
-    """DeepFM over user and item fields (ids, demographics, genres, year)."""
+    """DeepFM over user and item fields (ids, demographics, genres, year).
+
+    Attributes:
+        embedding_dim: Width k of every field embedding.
+        hidden_units: Hidden layer sizes of the deep MLP.
+        dropout: Dropout after each hidden layer.
+        l2: L2 weight on the field embedding and first-order tables.
+        dense_l2: L2 weight on the MLP kernels.
+        numeric_buckets: Quantile buckets of numeric fields (age, year), plus
+            one bucket for missing values.
+        zip_prefix: Leading characters of the zip code kept as a field.
+        learning_rate: Adam learning rate.
+        batch_size: Training batch size.
+        epochs: Maximum number of epochs (early stopping on validation RMSE).
+        patience: Early-stopping patience in epochs.
+    """
 
     embedding_dim: int = 16
     hidden_units: tuple[int, ...] = (64, 32)
     dropout: float = 0.2
     l2: float = 1e-4
-    learning_rate: float = 0.001
-    batch_size: int = 256
+    dense_l2: float = 0.0
+    numeric_buckets: int = 10
+    zip_prefix: int = 2
+    learning_rate: float = 0.004
+    batch_size: int = 1024
     epochs: int = 40
     patience: int = 3
 
@@ -103,7 +136,50 @@ class TowerConfig:
     tower_units: tuple[int, ...] = (64, 32)
     ranking_units: tuple[int, ...] = (64, 32)
     rating_weight: float = 1.0
-    temperature: float = 0.1
+    temperature: float = 0.05
+
+
+@dataclasses.dataclass(frozen=True)
+class AfetlerConfig:
+    """AFETLER's components and loss weights (DESIGN §3); each can be switched off.
+
+    Attributes:
+        fusion: Use AdaptiveFusion (augmented vectors a_u, a_v) in both towers.
+        fusion_mode: "gate" (context-aware gate) or "concat" (DAT).
+        mimic_weight: lambda_u = lambda_v of the adaptive-mimic losses.
+        mcau: Use MCAU over the user's history in the query tower.
+        target_attention: Use the target-aware MCAU output in the ranking head.
+        channels: History channels: "rating" (liked >= 4 / neutral 3 /
+            disliked <= 2) or "category" (primary category of the item).
+        num_heads: MCAU attention heads.
+        attention_units: Hidden size of the MCAU attention MLPs.
+        attention_weight: lambda_att of the attention (KL) alignment loss.
+        attention_tau: Temperature tau of the attention target pi.
+        category_alignment_weight: lambda_CA of the category alignment loss.
+        ranking_head: Train the ranking head (weight ``tower.rating_weight``);
+            off: ratings come from the retrieval score via the linear map.
+        negative_bank: Size of the cross-batch negative bank (0 = off).
+    """
+
+    fusion: bool = True
+    fusion_mode: str = "gate"
+    mimic_weight: float = 0.5
+    mcau: bool = True
+    target_attention: bool = True
+    channels: str = "rating"
+    num_heads: int = 1
+    attention_units: int = 32
+    attention_weight: float = 0.1
+    attention_tau: float = 0.5
+    category_alignment_weight: float = 0.1
+    ranking_head: bool = True
+    negative_bank: int = 0
+
+    def __post_init__(self):
+        if self.fusion_mode not in ("gate", "concat"):
+            raise ValueError(f"afetler.fusion_mode must be 'gate' or 'concat', got {self.fusion_mode!r}")
+        if self.channels not in ("rating", "category"):
+            raise ValueError(f"afetler.channels must be 'rating' or 'category', got {self.channels!r}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,6 +190,7 @@ class Config:
     data: DataConfig = DataConfig()
     train: TrainConfig = TrainConfig()
     tower: TowerConfig = TowerConfig()
+    afetler: AfetlerConfig = AfetlerConfig()
     mf: MFConfig = MFConfig()
     deepfm: DeepFMConfig = DeepFMConfig()
 
@@ -138,10 +215,8 @@ class Config:
     def to_json(self, path: Optional[str] = None) -> str:
         text = json.dumps(self.to_dict(), indent=2, sort_keys=True)
         if path:
-            tmp = f"{path}.tmp{os.getpid()}"
-            with open(tmp, "w") as f:
-                f.write(text + "\n")
-            os.replace(tmp, path)
+            from afetler_tf.io import atomic_write_text
+            atomic_write_text(path, text + "\n")
         return text
 
     @classmethod
@@ -150,14 +225,8 @@ class Config:
 
     @classmethod
     def from_json(cls, path: str) -> "Config":
-        if not os.path.exists(path):
-            raise FileNotFoundError(f"Config file {path} does not exist.")
-        with open(path) as f:
-            try:
-                raw = json.load(f)
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{path}: not valid JSON ({e}).") from e
-        return cls.from_dict(raw, where=path)
+        from afetler_tf.io import read_json
+        return cls.from_dict(read_json(path), where=path)
 
 
 def _build(cls, raw: dict, where: str):

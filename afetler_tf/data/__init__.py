@@ -1,13 +1,16 @@
-"""Data: sources, schema checks, splits and user histories (DESIGN §2)."""
+"""Data: sources, schema checks, splits and user histories (DESIGN §2).
 
+    data = load_dataset("movielens-100k")          # or a folder path
+    split = make_split(data, kind="temporal")
+    hist = make_histories(split.train, split.test, max_len=50, temporal=True)
+"""
+
+from afetler_tf.data.errors import DataError
+from afetler_tf.data.histories import make_histories, user_histories
+from afetler_tf.data.loading import load_dataset
+from afetler_tf.data.movielens import cache_dir
 from afetler_tf.data.schema import Dataset, Split
+from afetler_tf.data.splits import SPLIT_KINDS, make_split
 
-__all__ = ["Dataset", "Split", "load_dataset", "make_split"]
-
-
-def load_dataset(source="movielens-100k", cache_dir=None):  # replaced by the data module
-    raise NotImplementedError
-
-
-def make_split(data, kind="random", seed=42, test_fraction=0.2, validation_fraction=0.1):
-    raise NotImplementedError
+__all__ = ["DataError", "Dataset", "SPLIT_KINDS", "Split", "cache_dir", "load_dataset",
+           "make_histories", "make_split", "user_histories"]

@@ -8,7 +8,7 @@ very same code.
 from __future__ import annotations
 
 import abc
-from typing import Optional, Sequence
+from typing import Sequence
 
 import numpy as np
 
@@ -25,6 +25,11 @@ class Recommender(abc.ABC):
             DeepFM, models with a ranking head); False when it is an affinity
             score (retrieval dot product, popularity), which protocol R maps to
             ratings with a linear fit on the validation set.
+
+    :meth:`score` answers protocol R (rank a user's test items, predict their
+    ratings); :meth:`score_all` answers protocols T and C (rank the catalogue).
+    A two-stage model scores pairs with its ranker and the catalogue with its
+    retrieval towers; a one-stage model returns the same score from both.
     """
 
     name: str = "recommender"

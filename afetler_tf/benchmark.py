@@ -1,0 +1,130 @@
+"""``python -m afetler_tf.benchmark``: every model on MovieLens-100k, one table.
+
+Suites (each writes ``benchmarks/<suite>.json``; BENCHMARKS.md and the charts
+are then rendered from every suite file present, so one suite can be re-run
+without the others):
+
+  main      every model, random split, seed 42 (protocols R and T)
+  seeds     every model, random split, seeds 1-3 (mean ± std)
+  ablation  AFETLER and AFETLER without each component, seeds 1-3
+
+Examples::
+
+    python -m afetler_tf.benchmark                      # suite main
+    python -m afetler_tf.benchmark --suite seeds ablation
+    python -m afetler_tf.benchmark --render             # only rewrite BENCHMARKS.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from typing import Optional, Sequence
+
+from afetler_tf.config import MODELS, Config
+
+SUITES = ("main", "seeds", "ablation")
+BASELINE_ORDER = ("popularity", "mf", "deepfm", "two_tower", "afetler")
+ABLATIONS = {
+    "full": {},
+    "no fusion": {"fusion": False},
+    "no MCAU": {"mcau": False},
+    "no attention loss": {"attention_weight": 0.0},
+    "no category alignment": {"category_alignment_weight": 0.0},
+    "no ranking head": {"ranking_head": False},
+}
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(prog="python -m afetler_tf.benchmark", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--suite", nargs="+", default=["main"], choices=SUITES)
+    p.add_argument("--models", nargs="+", default=list(BASELINE_ORDER), choices=MODELS)
+    p.add_argument("--data", default="movielens-100k")
+    p.add_argument("--dir", default="benchmarks", help="where suite results and charts go")
+    p.add_argument("--output", default="BENCHMARKS.md")
+    p.add_argument("--render", action="store_true", help="only re-render BENCHMARKS.md")
+    return p.parse_args(argv)
+
+
+def run_one(config: Config, data, label: str) -> dict:
+    from afetler_tf.pipeline import run
+    print(f"[{time.strftime('%H:%M:%S')}] {label} ...", flush=True)
+    result = run(config, verbose=0, data=data)
+    print(f"    {label}: fit {result.fit_seconds:.0f}s, T ndcg@10 "
+          f"{result.metrics['T']['ndcg@10']:.4f}, R rmse {result.metrics['R']['rmse']:.4f}", flush=True)
+    return {"label": label, "model": config.model, "seed": config.data.seed,
+            "metrics": result.metrics, "fit_seconds": result.fit_seconds,
+            "wall_seconds": result.wall_seconds, "epochs": _epochs(result.history)}
+
+
+def _epochs(history: dict) -> int:
+    lengths = [len(v) for v in history.values() if isinstance(v, list)]
+    return max(lengths) if lengths else 0
+
+
+def model_config(model: str, seed: int, source: str, **afetler) -> Config:
+    config = Config(model=model)
+    config = config.replace(data={"seed": seed, "source": source, "split": "random"},
+                            train={"seed": seed})
+    return config.replace(afetler=afetler) if afetler else config
+
+
+def suite_runs(suite: str, models: Sequence[str], source: str):
+    """Yields (label, config) pairs of a suite."""
+    if suite == "main":
+        for m in models:
+            yield m, model_config(m, 42, source)
+    elif suite == "seeds":
+        for m in models:
+            for seed in (1, 2, 3):
+                yield m, model_config(m, seed, source)
+    elif suite == "ablation":
+        for label, overrides in ABLATIONS.items():
+            for seed in (1, 2, 3):
+                yield label, model_config("afetler", seed, source, **overrides)
+
+
+def run_suite(suite: str, models: Sequence[str], source: str, directory: str) -> None:
+    from afetler_tf.data import load_dataset
+    data = load_dataset(source)
+    start = time.time()
+    rows = [run_one(config, data, label) for label, config in suite_runs(suite, models, source)]
+    payload = {"suite": suite, "source": source, "split": "random", "machine": machine(),
+               "wall_seconds": time.time() - start, "runs": rows}
+    os.makedirs(directory, exist_ok=True)
+    from afetler_tf.report import write_metrics_json
+    write_metrics_json(os.path.join(directory, f"{suite}.json"), payload)
+
+
+def machine() -> dict:
+    import platform
+
+    import pandas
+    import tensorflow as tf
+    import tensorflow_recommenders as tfrs
+    return {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+            "cpus": os.cpu_count(), "python": platform.python_version(), "tensorflow": tf.__version__,
+            "tfrs": tfrs.__version__, "pandas": pandas.__version__,
+            "gpu": bool(tf.config.list_physical_devices("GPU"))}
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = parse_args(argv)
+    if not args.render:
+        for suite in args.suite:
+            run_suite(suite, args.models, args.data, args.dir)
+    from afetler_tf.benchmark_report import render
+    text = render(args.dir)
+    tmp = f"{args.output}.tmp"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, args.output)
+    print(f"wrote {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

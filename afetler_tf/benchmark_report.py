@@ -1,0 +1,137 @@
+"""Renders BENCHMARKS.md (and charts) from the suite files of the benchmark.
+
+Only formatting lives here: every figure comes from ``benchmarks/*.json``,
+written by ``python -m afetler_tf.benchmark``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+
+R_COLUMNS = ["mse", "mae", "rmse", "accuracy@10", "precision@10", "roc_auc@10"]
+T_COLUMNS = ["precision@10", "recall@10", "ndcg@10", "map@10", "hit_rate@10", "coverage@10",
+             "popularity_percentile", "diversity@10"]
+LOWER_IS_BETTER = {"mse", "mae", "rmse", "popularity_percentile"}
+ABLATION_COLUMNS = [("R", "rmse"), ("R", "mae"), ("R", "precision@10"), ("T", "ndcg@10"),
+                    ("T", "precision@10"), ("T", "recall@10")]
+
+PROTOCOLS = """\
+Protocols (shared/DESIGN.md §4). **R**: per user, rank the user's test items
+by the model's score, top min(10, |T_u|); relevant = rating >= 4; MSE/MAE/RMSE
+over all test ratings (clipped to [1, 5]; models without a rating output map
+score -> rating with a linear fit on the validation set); Accuracy@10 uses a
+logistic calibration fitted on the validation set. **T**: per user, rank every
+catalogue item not in the user's training part (train + validation);
+relevant = all of the user's test items."""
+
+
+def load_suites(directory: str) -> dict:
+    suites = {}
+    for name in ("main", "seeds", "ablation"):
+        path = os.path.join(directory, f"{name}.json")
+        if os.path.exists(path):
+            with open(path) as f:
+                suites[name] = json.load(f)
+    return suites
+
+
+def grouped(runs: list) -> dict:
+    """label -> list of runs, labels in first-seen order."""
+    groups = {}
+    for run in runs:
+        groups.setdefault(run["label"], []).append(run)
+    return groups
+
+
+def _cell(values, digits=4) -> str:
+    values = [v for v in values if v is not None]
+    if not values:
+        return "–"
+    if len(values) == 1:
+        return f"{values[0]:.{digits}f}"
+    return f"{np.mean(values):.{digits}f} ± {np.std(values):.{digits}f}"
+
+
+def _best(groups: dict, protocol: str, column: str):
+    means = {label: np.mean([r["metrics"][protocol][column] for r in runs])
+             for label, runs in groups.items() if column in runs[0]["metrics"].get(protocol, {})}
+    if not means:
+        return None
+    pick = min if column in LOWER_IS_BETTER else max
+    return pick(means, key=means.get)
+
+
+def metric_table(groups: dict, protocol: str, columns: list) -> str:
+    head = "| model | " + " | ".join(columns) + " | fit s |"
+    lines = [head, "|" + "---|" * (len(columns) + 2)]
+    best = {c: _best(groups, protocol, c) for c in columns}
+    for label, runs in groups.items():
+        cells = []
+        for c in columns:
+            text = _cell([r["metrics"].get(protocol, {}).get(c) for r in runs])
+            cells.append(f"**{text}**" if best[c] == label else text)
+        fit = np.mean([r["fit_seconds"] for r in runs])
+        lines.append(f"| {label} | " + " | ".join(cells) + f" | {fit:.0f} |")
+    return "\n".join(lines)
+
+
+def ablation_table(groups: dict) -> str:
+    columns = [f"{p} {c}" for p, c in ABLATION_COLUMNS]
+    lines = ["| variant | " + " | ".join(columns) + " |", "|" + "---|" * (len(columns) + 1)]
+    full = groups.get("full")
+    for label, runs in groups.items():
+        cells = []
+        for protocol, column in ABLATION_COLUMNS:
+            values = [r["metrics"][protocol][column] for r in runs]
+            text = _cell(values)
+            if full is not None and label != "full":
+                ref = np.mean([r["metrics"][protocol][column] for r in full])
+                text += f" ({np.mean(values) - ref:+.4f})"
+            cells.append(text)
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def machine_line(suite: dict) -> str:
+    m = suite["machine"]
+    return (f"Machine: {m['platform']}, {m['cpus']} CPUs, GPU: {'yes' if m['gpu'] else 'no'}; "
+            f"Python {m['python']}, TensorFlow {m['tensorflow']}, TFRS {m['tfrs']}, "
+            f"pandas {m['pandas']}. Suite wall time: {suite['wall_seconds'] / 60:.1f} min.")
+
+
+def chart(directory: str, groups: dict, name: str) -> str:
+    from afetler_tf.report import bar_chart
+    rows = {label: {"T ndcg@10": np.mean([r["metrics"]["T"]["ndcg@10"] for r in runs]),
+                    "T precision@10": np.mean([r["metrics"]["T"]["precision@10"] for r in runs]),
+                    "R precision@10": np.mean([r["metrics"]["R"]["precision@10"] for r in runs]),
+                    "R accuracy@10": np.mean([r["metrics"]["R"]["accuracy@10"] for r in runs])}
+            for label, runs in groups.items()}
+    path = os.path.join(directory, f"{name}.png")
+    bar_chart(path, rows, list(next(iter(rows.values()))), title=f"MovieLens-100k ({name})")
+    return path
+
+
+def render(directory: str) -> str:
+    suites = load_suites(directory)
+    out = ["# Benchmarks", "",
+           "Regenerate with `python -m afetler_tf.benchmark --suite main seeds ablation` "
+           "(or one suite at a time; `--render` rewrites this file from `benchmarks/*.json`).",
+           "Data: MovieLens-100k, random 80/20 split of interactions, 10% of the training part "
+           "held out for validation (early stopping, calibration); test never used for "
+           "selection.", "", PROTOCOLS, ""]
+    titles = {"main": "All models, seed 42", "seeds": "All models, seeds 1-3 (mean ± std)",
+              "ablation": "AFETLER ablations, seeds 1-3 (mean ± std; change vs full)"}
+    for name, suite in suites.items():
+        groups = grouped(suite["runs"])
+        out += [f"## {titles[name]}", "", machine_line(suite), ""]
+        if name == "ablation":
+            out += [ablation_table(groups), ""]
+            continue
+        out += ["### Protocol R (the paper's table)", "", metric_table(groups, "R", R_COLUMNS), "",
+                "### Protocol T (full catalogue)", "", metric_table(groups, "T", T_COLUMNS), ""]
+        path = chart(directory, groups, name)
+        out += [f"![{name}]({path})", ""]
+    return "\n".join(out)

@@ -1,0 +1,134 @@
+"""Parsing one column of a string Table, with errors that point at the cell."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+import pandas as pd
+
+from afetler_tf.data.errors import DataError, cell_error
+from afetler_tf.data.readers import Table
+
+
+def _first_bad(table: Table, bad: np.ndarray) -> int:
+    return int(np.flatnonzero(bad)[0])
+
+
+def _raise(table: Table, bad: np.ndarray, column: str, problem: str, fix: str) -> None:
+    row = _first_bad(table, bad)
+    more = int(bad.sum()) - 1
+    suffix = f" ({more} more row(s) have the same problem.)" if more > 0 else ""
+    raise cell_error(table.path, table.line(row), column, table.frame[column].iat[row],
+                     problem, fix + suffix, table.parquet)
+
+
+def ids(table: Table, column: str) -> np.ndarray:
+    """The column as an object array of non-empty str.
+
+    Raises:
+        DataError: A cell is empty.
+    """
+    values = table.frame[column].to_numpy(dtype=object)
+    bad = values == ""
+    if bad.any():
+        _raise(table, bad, column, f"missing {column}",
+               f"Every row needs a {column}; fill it in or delete the row.")
+    return values
+
+
+def ratings(table: Table, column: str,
+            rating_range: Optional[tuple[float, float]] = None) -> np.ndarray:
+    """The column as float64; empty cells are NaN (implicit feedback).
+
+    Raises:
+        DataError: A cell is not a finite number, or lies outside ``rating_range``.
+    """
+    raw = table.frame[column]
+    values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64)
+    bad = (raw.to_numpy(dtype=object) != "") & ~np.isfinite(values)
+    if bad.any():
+        _raise(table, bad, column, "rating is not a number",
+               "Ratings must be numbers (e.g. 4 or 3.5); leave the cell empty for implicit feedback.")
+    if rating_range is not None:
+        low, high = rating_range
+        bad = np.isfinite(values) & ((values < low) | (values > high))
+        if bad.any():
+            _raise(table, bad, column, f"rating outside the declared range [{low:g}, {high:g}]",
+                   "Fix the rating, or change 'rating_range' in meta.json.")
+    return values
+
+
+def timestamps(table: Table, column: str) -> np.ndarray:
+    """The column as int64 seconds; accepts integer seconds or ISO date-times.
+
+    Naive date-times are taken as UTC. Fractional seconds are truncated.
+
+    Raises:
+        DataError: A cell is empty or cannot be read as either form.
+    """
+    raw = table.frame[column]
+    empty = raw.to_numpy(dtype=object) == ""
+    if empty.any():
+        _raise(table, empty, column, "missing timestamp",
+               "Every interaction needs a timestamp: integer seconds since 1970 or an ISO date-time "
+               "such as 2024-05-01T13:45:00.")
+    numeric = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64)
+    out = np.zeros(len(raw), dtype=np.int64)
+    is_num = np.isfinite(numeric)
+    out[is_num] = numeric[is_num].astype(np.int64)
+    rest = ~is_num
+    if rest.any():
+        parsed = pd.to_datetime(raw[rest], errors="coerce", utc=True, format="ISO8601")
+        bad = np.zeros(len(raw), dtype=bool)
+        bad[rest] = parsed.isna().to_numpy()
+        if bad.any():
+            _raise(table, bad, column, "unparsable timestamp",
+                   "Use integer seconds since 1970 (e.g. 881250949) or an ISO date-time "
+                   "(e.g. 2024-05-01 or 2024-05-01T13:45:00Z).")
+        epoch = pd.Timestamp("1970-01-01", tz="UTC")
+        out[rest] = ((parsed - epoch) // pd.Timedelta(seconds=1)).to_numpy(dtype=np.int64)
+    return out
+
+
+def numbers(table: Table, column: str, integer: bool = False, fix: str = "") -> np.ndarray:
+    """The column as float64 (NaN for empty cells) or, if ``integer``, int64 with no gaps.
+
+    Raises:
+        DataError: A non-empty cell is not a number (or, if ``integer``, a cell
+            is empty or not a whole number).
+    """
+    raw = table.frame[column]
+    values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64)
+    empty = raw.to_numpy(dtype=object) == ""
+    bad = ~empty & ~np.isfinite(values)
+    if integer:
+        bad |= empty | (np.isfinite(values) & (np.mod(values, 1) != 0))
+    if bad.any():
+        kind = "a whole number" if integer else "a number"
+        _raise(table, bad, column, f"{column} is not {kind}", fix or f"Write {column} as {kind}.")
+    return values.astype(np.int64) if integer else values
+
+
+def attribute(series: pd.Series) -> pd.Series:
+    """An extra attribute column: numeric (float64/int64) if every cell is a number, else str."""
+    values = series.to_numpy(dtype=object)
+    numeric = pd.to_numeric(series, errors="coerce")
+    if len(values) and np.all(np.isfinite(numeric.to_numpy(dtype=np.float64))):
+        as_float = numeric.to_numpy(dtype=np.float64)
+        if np.all(np.mod(as_float, 1) == 0) and not any("." in v for v in values):
+            return pd.Series(as_float.astype(np.int64))
+        return pd.Series(as_float)
+    return pd.Series(values, dtype=object)
+
+
+def unique_ids(table: Table, column: str, values: np.ndarray) -> None:
+    """Raises DataError if an id occurs twice in a users/items table."""
+    dup = pd.Series(values).duplicated().to_numpy()
+    if dup.any():
+        row = int(np.flatnonzero(dup)[0])
+        first = int(np.flatnonzero(values == values[row])[0])
+        raise DataError(f"{table.where(row, column)}: {column} {values[row]!r} already appears on "
+                        f"{'row' if table.parquet else 'line'} {table.line(first)}. Each {column} "
+                        f"must appear once in this file; merge the two rows.",
+                        path=table.path, line=table.line(row), column=column)

@@ -1,0 +1,64 @@
+"""Small I/O helpers: atomic writes of anything a later step or a server reads."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import tempfile
+from typing import Mapping
+
+import numpy as np
+
+
+def jsonable(value):
+    """Plain-JSON copy: numpy scalars/arrays converted, NaN and inf -> None."""
+    if isinstance(value, Mapping):
+        return {str(key): jsonable(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [jsonable(item) for item in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def atomic_write_text(path: str, text: str) -> str:
+    """Writes ``text`` to a temp file beside ``path``, then renames it into place."""
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(tmp)
+        raise
+    return path
+
+
+def write_json(path: str, payload: Mapping) -> str:
+    """Writes ``payload`` as JSON atomically (temp file + ``os.replace``).
+
+    NumPy values become plain numbers and NaN/inf become null, so the file is
+    strict JSON. Returns ``path``.
+    """
+    text = json.dumps(jsonable(payload), indent=2, sort_keys=True, allow_nan=False)
+    return atomic_write_text(path, text + "\n")
+
+
+def read_json(path: str) -> dict:
+    """Reads a JSON file, naming it when it is absent or malformed."""
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{path} does not exist: was it written there?")
+    with open(path, encoding="utf-8") as f:
+        try:
+            return json.load(f)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{path}: not valid JSON ({e}).") from e

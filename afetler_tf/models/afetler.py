@@ -1,0 +1,293 @@
+"""AFETLER: adaptive fusion + MCAU two-tower model with ATL losses (DESIGN §3).
+
+Total loss (weights from ``Config.afetler`` / ``Config.tower``):
+
+    L = L_retrieval + w_r L_rating + λ (L_u + L_v) + λ_att L_att + λ_CA L_CA
+
+Every component can be switched off in the config (ablations); with all of
+them off the network is the base two-tower model.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+import tensorflow_recommenders as tfrs
+
+from afetler_tf import losses
+from afetler_tf import train as training
+from afetler_tf.config import Config
+from afetler_tf.data import Dataset, Split, make_histories, user_histories
+from afetler_tf.features import FeatureSpace, ItemFeatures, UserFeatures
+from afetler_tf.layers.fusion import AdaptiveFusion
+from afetler_tf.layers.mcau import MCAU
+from afetler_tf.models.base import Recommender
+from afetler_tf.models.negative_bank import NegativeBank
+from afetler_tf.towers import HistoryAttention, RankingHead, Tower
+
+LOSS_NAMES = ("retrieval", "rating", "mimic", "attention", "category_alignment")
+RANKING_LOSSES = ("rating", "attention")  # the terms of the second (ranking) stage
+
+
+def _stage_dir(checkpoint_dir, stage):
+    return os.path.join(checkpoint_dir, stage) if checkpoint_dir else None
+
+
+def retrieval_task(temperature: float) -> tfrs.tasks.Retrieval:
+    """In-batch softmax, mean over the batch (so loss weights are comparable)."""
+    loss = tf.keras.losses.CategoricalCrossentropy(
+        from_logits=True, reduction=tf.keras.losses.Reduction.SUM_OVER_BATCH_SIZE)
+    return tfrs.tasks.Retrieval(loss=loss, temperature=temperature, remove_accidental_hits=True)
+
+
+class AfetlerNetwork(tfrs.models.Model):
+    """Query tower with MCAU + fusion, fused candidate tower, target-aware ranker.
+
+    Training has two stages (see :meth:`Afetler.fit`): ``stage = "joint"``
+    optimises the whole loss; ``stage = "ranking"`` (towers frozen) only the
+    ranking terms, so the ranker trains on until the validation rating error
+    stops improving without moving the retrieval towers.
+    """
+
+    def __init__(self, space: FeatureSpace, config: Config, global_mean: float):
+        super().__init__()
+        cfg, acfg = config.tower, config.afetler
+        self._cfg, self._acfg = cfg, acfg
+        item_features = ItemFeatures(space.item_ids, space.categories, space.title_vocab,
+                                     space.item_numeric, cfg.embedding_dim)
+        user_features = UserFeatures(space.user_ids, space.user_categorical, space.user_numeric,
+                                     cfg.embedding_dim)
+        self._primary = tf.constant(space.primary_categories(), tf.int32)  # (n_items + 1,)
+        history = self._history(space, item_features, config) if acfg.mcau else None
+        self.query_tower = Tower(user_features, cfg.tower_units, history=history,
+                                 fusion=self._fusion(space.user_ids, cfg, acfg), id_key="user_id",
+                                 name="query_tower")
+        self.candidate_tower = Tower(item_features, cfg.tower_units,
+                                     fusion=self._fusion(space.item_ids, cfg, acfg), id_key="item_id",
+                                     name="candidate_tower")
+        self.target_attention = (self._history(space, item_features, config)
+                                 if acfg.ranking_head and acfg.target_attention else None)
+        self.ranking_head = (RankingHead(space.user_ids, space.item_ids, cfg.ranking_units,
+                                         global_mean, name="ranking_head")
+                             if acfg.ranking_head else None)
+        self.retrieval = retrieval_task(cfg.temperature)
+        self.ranking = tfrs.tasks.Ranking(loss=tf.keras.losses.MeanSquaredError())
+        self.bank = NegativeBank(acfg.negative_bank, cfg.tower_units[-1]) if acfg.negative_bank else None
+        self.stage = "joint"
+        self.trackers = {}
+        for name in LOSS_NAMES:  # one attribute each, so Keras reports them per epoch
+            self.trackers[name] = tf.keras.metrics.Mean(name=f"{name}_loss")
+            setattr(self, f"_{name}_tracker", self.trackers[name])
+
+    @staticmethod
+    def _history(space, item_features, config):
+        acfg = config.afetler
+        channels = 3 if acfg.channels == "rating" else max(len(space.categories), 1)
+        return HistoryAttention(item_features, space.category_matrix(), space.primary_categories(),
+                                MCAU(channels, acfg.attention_units, acfg.num_heads),
+                                channels=acfg.channels, like_threshold=config.data.like_threshold)
+
+    @staticmethod
+    def _fusion(ids, cfg, acfg):
+        if not acfg.fusion:
+            return None
+        return AdaptiveFusion(cfg.tower_units[-1], vocabulary=list(ids), mode=acfg.fusion_mode)
+
+    def rate(self, features, p_u, p_v, training=False, return_attention=False):
+        """Ranking head rating (batch, 1); with ``return_attention`` also the
+        target-aware MCAU weights and what the attention loss needs."""
+        extras, attention = [], None
+        if self.target_attention is not None:
+            h_t, target_categories, _ = self.target_attention.encode(features["item_id"])  # (b, e)
+            o, alpha, beta, details = self.target_attention(features, query=h_t)
+            extras.append(o)
+            attention = dict(details, alpha=alpha, beta=beta, target_categories=target_categories)
+        rating = self.ranking_head((p_u, p_v, features["user_id"], features["item_id"], *extras),
+                                   training=training)
+        return (rating, attention) if return_attention else rating
+
+    def compute_loss(self, features, training=False):
+        query = self.query_tower.forward(features, training=training)
+        candidate = self.candidate_tower.forward(features, training=training)
+        p_u, p_v = query["p"], candidate["p"]  # (batch, d) each
+        terms = {}
+        if self.stage == "joint":
+            terms["retrieval"] = self._retrieval_loss(features, p_u, p_v, training)
+        if self.query_tower.fusion is not None and self.stage == "joint":
+            terms["mimic"] = self._acfg.mimic_weight * (
+                losses.mimic_loss(query["a"], p_v) + losses.mimic_loss(candidate["a"], p_u))
+        if self.ranking_head is not None:
+            rating, attention = self.rate(features, p_u, p_v, training, return_attention=True)
+            terms["rating"] = self._cfg.rating_weight * self.ranking(
+                labels=features["rating"], predictions=rating, compute_metrics=False)
+            if attention is not None and self._acfg.attention_weight:
+                terms["attention"] = self._acfg.attention_weight * losses.attention_alignment_loss(
+                    attention["alpha"], attention["history_categories"],
+                    attention["target_categories"], attention["mask"], attention["channel_ids"],
+                    tau=self._acfg.attention_tau)
+        if self._acfg.category_alignment_weight and self.stage == "joint":
+            terms["category_alignment"] = (self._acfg.category_alignment_weight
+                                           * self._category_alignment(features, p_v))
+        for name, value in terms.items():
+            self.trackers[name].update_state(value)
+        return tf.add_n(list(terms.values()))
+
+    def _retrieval_loss(self, features, p_u, p_v, training):
+        ids, prob = features["item_id"], features["sampling_probability"]
+        candidates = p_v
+        if self.bank is not None and training:
+            # Cross-batch negatives: earlier batches' candidates (stop-gradient)
+            # appended after the batch's own; labels stay on the diagonal.
+            bank_v, bank_ids, bank_prob = self.bank.read()
+            candidates = tf.concat([p_v, bank_v], 0)
+            ids, prob = tf.concat([ids, bank_ids], 0), tf.concat([prob, bank_prob], 0)
+            self.bank.write(p_v, features["item_id"], features["sampling_probability"])
+        return self.retrieval(p_u, candidates, compute_metrics=False, candidate_ids=ids,
+                              candidate_sampling_probability=prob)
+
+    def _category_alignment(self, features, p_v):
+        index = self.candidate_tower.features.id_lookup(features["item_id"])
+        primary = tf.gather(self._primary, index)  # (batch,), -1 = no category / unknown item
+        known = primary >= 0
+        return losses.category_alignment_loss(tf.boolean_mask(p_v, known),
+                                              tf.boolean_mask(primary, known))
+
+
+class Afetler(Recommender):
+    """The AFETLER recommender (Recommender interface, see models.base).
+
+    Pair scores (protocol R) are the ranking head's ratings; catalogue scores
+    (protocols T, C) are the retrieval scores <p_u, p_v>.
+    """
+
+    name = "afetler"
+    predicts_ratings = True
+
+    def __init__(self, config: Config):
+        super().__init__(config)
+        self.network = None
+        self.space = None
+        self.predicts_ratings = config.afetler.ranking_head
+
+    @property
+    def uses_history(self) -> bool:
+        acfg = self.config.afetler
+        return acfg.mcau or (acfg.ranking_head and acfg.target_attention)
+
+    def fit(self, data: Dataset, split: Split, verbose: int = 1, checkpoint_dir=None) -> dict:
+        """Stage 1 trains everything jointly, early-stopped on the validation
+        retrieval loss; stage 2 (with a ranking head) freezes the towers and
+        trains the ranking terms on, early-stopped on the validation rating
+        loss. Histories of both stages are returned, the second prefixed
+        ``ranking/``."""
+        training.set_seed(self.config.train.seed)
+        self._prepare(data, split)
+        train = self.examples(split.train, self._probabilities)
+        validation = self.examples(split.validation, self._probabilities)
+        history = training.fit_model(self.network, train, validation, self.config.train, verbose,
+                                     _stage_dir(checkpoint_dir, "joint"), monitor="val_retrieval_loss")
+        if self.network.ranking_head is not None and data.has_ratings:
+            self._freeze_towers(True)
+            self.network.stage = "ranking"
+            ranking = training.fit_model(self.network, train, validation, self.config.train, verbose,
+                                         _stage_dir(checkpoint_dir, "ranking"), monitor="val_rating_loss")
+            self.network.stage = "joint"
+            self._freeze_towers(False)
+            history.update({f"ranking/{k}": v for k, v in ranking.items()})
+        return history
+
+    def _freeze_towers(self, frozen: bool) -> None:
+        self.network.query_tower.trainable = not frozen
+        self.network.candidate_tower.trainable = not frozen
+
+    def _prepare(self, data: Dataset, split: Split) -> None:
+        self.space = FeatureSpace.from_data(data, split.train)
+        self._probabilities = training.sampling_probabilities(split.train)
+        self._history_source = split.train
+        self._temporal = split.kind == "temporal"
+        mean = float(split.train["rating"].mean()) if data.has_ratings else 1.0
+        self.network = AfetlerNetwork(self.space, self.config, mean)
+
+    def examples(self, frame: pd.DataFrame, probabilities) -> dict:
+        out = training.pair_examples(self.space, frame, probabilities)
+        if self.uses_history:
+            hist = make_histories(self._history_source, frame,
+                                  max_len=self.config.data.history_length, temporal=self._temporal)
+            out.update(history_item_ids=hist["history_item_ids"],
+                       history_ratings=hist["history_ratings"])
+        return out
+
+    def pair_frame(self, user_ids: Sequence[str], item_ids: Sequence[str]) -> pd.DataFrame:
+        """Unlabelled (user, item) pairs as of now (after every training event)."""
+        return pd.DataFrame({"user_id": np.asarray(user_ids, object),
+                             "item_id": np.asarray(item_ids, object),
+                             "rating": np.nan, "timestamp": np.iinfo(np.int64).max})
+
+    def user_vectors(self, user_ids: Sequence[str]) -> np.ndarray:
+        """p_u for each user, (n, d), from the profile and training history."""
+        feats = self.space.user_features(user_ids)
+        if self.uses_history:
+            hist = user_histories(self._history_source, user_ids,
+                                  max_len=self.config.data.history_length)
+            feats.update(history_item_ids=hist["history_item_ids"],
+                         history_ratings=hist["history_ratings"])
+        return training.batched(lambda f: self.network.query_tower(f), feats)
+
+    def item_vectors(self, item_ids: Sequence[str]) -> np.ndarray:
+        """p_v for each item, (n, d)."""
+        feats = self.space.item_features(item_ids)
+        return training.batched(lambda f: self.network.candidate_tower(f), feats)
+
+    def score(self, user_ids: Sequence[str], item_ids: Sequence[str]) -> np.ndarray:
+        if self.network.ranking_head is None:
+            return np.sum(self.user_vectors(user_ids) * self.item_vectors(item_ids), axis=1)
+        feats = self.examples(self.pair_frame(user_ids, item_ids), self._probabilities)
+        net = self.network
+
+        def rate(f):
+            return net.rate(f, net.query_tower(f), net.candidate_tower(f))[:, 0]
+        return training.batched(rate, feats)
+
+    def score_all(self, user_ids: Sequence[str], item_ids: Sequence[str]) -> np.ndarray:
+        return self.user_vectors(user_ids) @ self.item_vectors(item_ids).T
+
+    def save(self, directory: str) -> None:
+        os.makedirs(directory, exist_ok=True)
+        self.network.save_weights(os.path.join(directory, "weights"))
+
+    def load(self, directory: str, data: Dataset, split: Split) -> None:
+        self._prepare(data, split)
+        self.network.load_weights(os.path.join(directory, "weights")).expect_partial()
+
+    def explain(self, user_id: str, item_ids: Sequence[str]) -> list[dict]:
+        """Which history items (and channels) the target-aware attention leaned on.
+
+        Returns:
+            One dict per item: ``item_id``, ``rating`` and ``history``, a list
+            of (history item, channel, weight) sorted by weight, weight =
+            alpha_cj * beta_c (the item's share of the output o).
+        """
+        if self.network.target_attention is None:
+            raise ValueError("This model has no target-aware attention to explain "
+                             "(afetler.ranking_head or afetler.target_attention is off).")
+        feats = self.examples(self.pair_frame([user_id] * len(item_ids), item_ids),
+                              self._probabilities)
+        net = self.network
+        p_u, p_v = net.query_tower(feats), net.candidate_tower(feats)
+        rating, att = net.rate(feats, p_u, p_v, return_attention=True)
+        share = (att["alpha"] * att["beta"][:, :, None]).numpy()  # (n, C, L)
+        return [self._explanation(item, float(rating[i, 0]), share[i], att["channel_ids"][i].numpy(),
+                                  feats["history_item_ids"][i]) for i, item in enumerate(item_ids)]
+
+    def _explanation(self, item, rating, share, channel_ids, history, top: int = 3) -> dict:
+        weights = share.sum(axis=0)  # (L,): each position lies in one channel
+        order = [j for j in np.argsort(-weights) if history[j] != ""][:top]
+        names = ["liked", "neutral", "disliked"] if self.config.afetler.channels == "rating" \
+            else self.space.categories
+        return {"item_id": item, "rating": rating,
+                "history": [(history[j], names[int(channel_ids[j])] if channel_ids[j] >= 0 else "",
+                             float(weights[j])) for j in order]}

@@ -1,0 +1,159 @@
+"""Training helpers shared by every Keras model (baselines, two-tower, AFETLER).
+
+Seeding, ``tf.data`` pipelines from feature dicts, the raw feature dicts of
+(user, item) pairs with their log-Q sampling probabilities (DESIGN §1:
+retrieval without them loses to popularity), ``model.fit`` with early stopping
+on a validation metric (best weights restored), resumable checkpoints, one
+compact progress line per epoch, and batched prediction.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from typing import Callable, Mapping, Optional
+
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+
+from afetler_tf.config import TrainConfig
+from afetler_tf.features import FeatureSpace
+
+
+def set_seed(seed: int) -> None:
+    """Seeds Python, NumPy and TensorFlow (weight initialisation, shuffling)."""
+    random.seed(seed)
+    np.random.seed(seed)
+    tf.keras.utils.set_random_seed(seed)
+
+
+def as_strings(values) -> np.ndarray:
+    """Any id sequence (list, numpy, pandas StringDtype) as an object array of str."""
+    return np.asarray(pd.Series(values, dtype="object").astype(str).to_numpy(object))
+
+
+def ratings(frame: pd.DataFrame) -> np.ndarray:
+    """The ``rating`` column as float32, with a clear error for implicit data."""
+    if "rating" not in frame or frame["rating"].isna().any():
+        raise ValueError("Rating models (mf, deepfm) need an explicit `rating` for every "
+                         "interaction; use popularity, two_tower or afetler for implicit data.")
+    return frame["rating"].to_numpy("float32")
+
+
+def sampling_probabilities(train: pd.DataFrame) -> pd.Series:
+    """item_id -> frequency in ``train`` / number of training interactions."""
+    return train["item_id"].value_counts() / len(train)
+
+
+def pair_examples(space: FeatureSpace, frame: pd.DataFrame, probabilities: pd.Series) -> dict:
+    """Raw features of the (user, item) pairs of ``frame``, plus labels.
+
+    Returns:
+        dict of numpy arrays of length len(frame): query and candidate
+        features, ``rating`` (float32; 0 where missing) and
+        ``sampling_probability`` (items unseen in training get the smallest
+        observed probability, so log-Q stays finite).
+    """
+    out = space.user_features(frame["user_id"].to_numpy(object))
+    out.update(space.item_features(frame["item_id"].to_numpy(object)))
+    out["rating"] = frame["rating"].fillna(0.0).to_numpy(np.float32)
+    floor = float(probabilities.min()) if len(probabilities) else 1.0
+    prob = frame["item_id"].map(probabilities).astype("float64").fillna(floor)
+    out["sampling_probability"] = prob.to_numpy(np.float32)
+    return out
+
+
+def make_dataset(features: Mapping[str, np.ndarray], labels: Optional[np.ndarray], batch_size: int,
+                 shuffle: bool = False, seed: int = 42) -> tf.data.Dataset:
+    """Batches of features (or (features, labels)); reshuffled every epoch when ``shuffle``."""
+    data = dict(features) if labels is None else (dict(features), labels)
+    ds = tf.data.Dataset.from_tensor_slices(data)
+    if shuffle:
+        n = len(next(iter(features.values())))
+        ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
+    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+class EpochLog(tf.keras.callbacks.Callback):
+    """One compact progress line per epoch (Keras' own bar is noisy in logs)."""
+
+    def __init__(self, monitor: str, prefix: str = ""):
+        super().__init__()
+        self._monitor, self._prefix = monitor, prefix
+        self._start = 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        print(f"{self._prefix}epoch {epoch + 1:3d}  loss {logs.get('loss', float('nan')):.4f}  "
+              f"{self._monitor} {logs.get(self._monitor, float('nan')):.4f}  "
+              f"({time.perf_counter() - self._start:.1f}s)", flush=True)
+
+
+def fit_with_early_stopping(model: tf.keras.Model, train: tf.data.Dataset,
+                            validation: Optional[tf.data.Dataset], epochs: int, patience: int,
+                            monitor: str = "val_rmse", verbose: int = 1,
+                            checkpoint_dir: Optional[str] = None, prefix: str = "") -> dict:
+    """Runs ``model.fit``, stopping on ``monitor`` and restoring the best weights.
+
+    Args:
+        model: A compiled model whose logs include the monitored key.
+        train: Training batches.
+        validation: Validation batches, or None to train exactly ``epochs``.
+        epochs: Maximum number of epochs.
+        patience: Epochs without improvement of ``monitor`` before stopping.
+        monitor: A Keras log key, minimised.
+        verbose: 0 silent, 1 one line per epoch.
+        checkpoint_dir: If given, a BackupAndRestore callback there lets a
+            killed fit, started again, resume from its last finished epoch.
+        prefix: Text before each progress line (e.g. the stage name).
+
+    Returns:
+        JSON-serialisable history: per-epoch logs, ``best_epoch`` (1-based)
+        and ``best_<monitor>`` when validating, and ``fit_seconds``.
+    """
+    callbacks = [EpochLog(monitor if validation is not None else "loss", prefix)] if verbose else []
+    if validation is not None:
+        callbacks.append(tf.keras.callbacks.EarlyStopping(
+            monitor=monitor, mode="min", patience=patience, restore_best_weights=True))
+    if checkpoint_dir:
+        callbacks.append(tf.keras.callbacks.BackupAndRestore(checkpoint_dir))
+    start = time.perf_counter()
+    history = model.fit(train, validation_data=validation, epochs=epochs, verbose=0,
+                        callbacks=callbacks)
+    result = {key: [float(v) for v in values] for key, values in history.history.items()}
+    result["fit_seconds"] = time.perf_counter() - start
+    if validation is not None and result.get(monitor):
+        best = int(np.argmin(result[monitor]))
+        result["best_epoch"] = best + 1
+        result[f"best_{monitor}"] = result[monitor][best]
+    return result
+
+
+def fit_model(model: tf.keras.Model, train: dict, validation: dict, cfg: TrainConfig,
+              verbose: int = 1, checkpoint_dir: Optional[str] = None,
+              monitor: str = "val_total_loss", prefix: str = "") -> dict:
+    """Compiles a TFRS model with Adam and fits it on feature dicts."""
+    model.compile(optimizer=tf.keras.optimizers.Adam(cfg.learning_rate))
+    return fit_with_early_stopping(
+        model, make_dataset(train, None, cfg.batch_size, shuffle=True, seed=cfg.seed),
+        make_dataset(validation, None, 4096), cfg.epochs, cfg.patience, monitor,
+        verbose=verbose, checkpoint_dir=checkpoint_dir, prefix=prefix)
+
+
+def batched(fn: Callable[[dict], tf.Tensor], inputs: Mapping[str, np.ndarray],
+            batch_size: int = 4096) -> np.ndarray:
+    """Applies ``fn`` to slices of ``inputs``; concatenates the outputs."""
+    n = len(next(iter(inputs.values())))
+    outs = [np.asarray(fn({k: v[i:i + batch_size] for k, v in inputs.items()}))
+            for i in range(0, n, batch_size)]
+    return np.concatenate(outs, axis=0) if outs else np.zeros((0,), np.float32)
+
+
+def predict_batched(fn: Callable[[dict], tf.Tensor], features: Mapping[str, np.ndarray],
+                    batch_size: int = 65536) -> np.ndarray:
+    """Like :func:`batched`, flattened to a float64 vector (one score per row)."""
+    return batched(fn, features, batch_size).reshape(-1).astype("float64")

@@ -1,0 +1,107 @@
+"""The TFRS tower models: base two-tower and AFETLER, on tiny synthetic data."""
+
+
+import numpy as np
+import pytest
+
+from afetler_tf.config import Config
+from afetler_tf.models import build_model
+from afetler_tf.models.negative_bank import NegativeBank
+
+
+def tiny_config(model, **afetler):
+    config = Config(model=model).replace(
+        train={"epochs": 3, "batch_size": 64, "learning_rate": 0.01, "patience": 3},
+        tower={"embedding_dim": 8, "tower_units": [16, 8], "ranking_units": [16]})
+    return config.replace(afetler=afetler) if afetler else config
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_data, tiny_split):
+    models = {}
+    for name in ("two_tower", "afetler"):
+        model = build_model(tiny_config(name))
+        history = model.fit(tiny_data, tiny_split, verbose=0)
+        models[name] = (model, history)
+    return models
+
+
+@pytest.mark.parametrize("name", ["two_tower", "afetler"])
+def test_trains_and_scores_with_the_right_shapes(trained, tiny_split, name):
+    model, history = trained[name]
+    assert history["best_epoch"] >= 1 and np.isfinite(history["loss"]).all()
+    users, items = ["u0", "u1", "u2"], ["i0", "i1", "i2", "i3"]
+    assert model.score_all(users, items).shape == (3, 4)
+    scores = model.score(tiny_split.test.user_id[:5], tiny_split.test.item_id[:5])
+    assert scores.shape == (5,) and np.isfinite(scores).all()
+
+
+@pytest.mark.parametrize("name", ["two_tower", "afetler"])
+def test_unknown_user_and_item_are_answered(trained, name):
+    model, _ = trained[name]
+    scores = model.score(["nobody", "u0"], ["i0", "never-seen"])
+    assert np.isfinite(scores).all()
+    assert np.isfinite(model.score_all(["nobody"], ["never-seen", "i0"])).all()
+
+
+def test_afetler_reports_each_loss_term(trained):
+    _, history = trained["afetler"]
+    for name in ("retrieval", "rating", "mimic", "attention", "category_alignment"):
+        assert f"{name}_loss" in history
+
+
+def test_afetler_learns_the_planted_preference(tiny_data, tiny_split):
+    config = tiny_config("afetler")
+    config = config.replace(train={"epochs": 25, "patience": 25})
+    model = build_model(config)
+    model.fit(tiny_data, tiny_split, verbose=0)
+    items = tiny_data.items.item_id.tolist()
+    scores = model.score_all([f"u{u}" for u in range(8)], items)
+    # Users u with u % 4 == c like category c, i.e. items j with j % 4 == c.
+    own = np.array([[int(i[1:]) % 4 == u % 4 for i in items] for u in range(8)])
+    assert scores[own].mean() > scores[~own].mean() + 0.1
+
+
+@pytest.mark.parametrize("name", ["two_tower", "afetler"])
+def test_save_and_load_give_the_same_scores(trained, tiny_data, tiny_split, tmp_path, name):
+    model, _ = trained[name]
+    model.save(str(tmp_path))
+    clone = build_model(model.config)
+    clone.load(str(tmp_path), tiny_data, tiny_split)
+    users, items = ["u0", "u3"], ["i0", "i5", "i7"]
+    np.testing.assert_allclose(clone.score_all(users, items), model.score_all(users, items), atol=1e-5)
+    np.testing.assert_allclose(clone.score(users, items[:2]), model.score(users, items[:2]), atol=1e-5)
+
+
+@pytest.mark.parametrize("switch", [
+    {"fusion": False}, {"mcau": False}, {"ranking_head": False}, {"target_attention": False},
+    {"fusion_mode": "concat", "channels": "category", "num_heads": 2}, {"negative_bank": 128},
+    {"fusion": False, "mcau": False, "ranking_head": False, "category_alignment_weight": 0.0}])
+def test_every_component_can_be_switched(tiny_data, tiny_split, switch):
+    config = tiny_config("afetler", **switch).replace(train={"epochs": 1})
+    model = build_model(config)
+    model.fit(tiny_data, tiny_split, verbose=0)
+    assert model.predicts_ratings == config.afetler.ranking_head
+    assert np.isfinite(model.score(["u0", "nobody"], ["i1", "i2"])).all()
+
+
+def test_explain_lists_history_items_and_channels(trained):
+    model, _ = trained["afetler"]
+    explained = model.explain("u0", ["i0", "i4"])
+    assert [e["item_id"] for e in explained] == ["i0", "i4"]
+    for entry in explained:
+        assert 0 < len(entry["history"]) <= 3
+        weights = [w for _, _, w in entry["history"]]
+        assert weights == sorted(weights, reverse=True) and all(w >= 0 for w in weights)
+        assert {c for _, c, _ in entry["history"]} <= {"liked", "neutral", "disliked"}
+    assert model.explain("nobody", ["i0"])[0]["history"] == []
+
+
+def test_negative_bank_is_fifo():
+    bank = NegativeBank(size=3, dim=2)
+    assert bank.read()[0].shape == (0, 2)
+    bank.write(np.ones((2, 2), np.float32), np.array(["a", "b"]), np.array([0.1, 0.2], np.float32))
+    bank.write(2 * np.ones((2, 2), np.float32), np.array(["c", "d"]), np.array([0.3, 0.4], np.float32))
+    vectors, ids, _ = bank.read()
+    assert vectors.shape == (3, 2)
+    assert sorted(ids.numpy().astype(str)) == ["b", "c", "d"]  # "a" was the oldest
