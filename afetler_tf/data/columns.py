@@ -111,15 +111,21 @@ def numbers(table: Table, column: str, integer: bool = False, fix: str = "") -> 
 
 
 def attribute(series: pd.Series) -> pd.Series:
-    """An extra attribute column: numeric (float64/int64) if every cell is a number, else str."""
+    """An extra attribute column, typed by its content.
+
+    int64 if every cell is a whole number, float64 (NaN for empty cells) if
+    every non-empty cell is a number, else object str. Codes with a leading
+    zero (zip codes such as "01234") stay text.
+    """
     values = series.to_numpy(dtype=object)
-    numeric = pd.to_numeric(series, errors="coerce")
-    if len(values) and np.all(np.isfinite(numeric.to_numpy(dtype=np.float64))):
-        as_float = numeric.to_numpy(dtype=np.float64)
-        if np.all(np.mod(as_float, 1) == 0) and not any("." in v for v in values):
-            return pd.Series(as_float.astype(np.int64))
-        return pd.Series(as_float)
-    return pd.Series(values, dtype=object)
+    empty = values == ""
+    numeric = pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float64)
+    leading_zero = series.str.match(r"^[+-]?0\d").to_numpy(dtype=bool)
+    if empty.all() or not np.all(np.isfinite(numeric[~empty])) or leading_zero.any():
+        return pd.Series(values, dtype=object)
+    if not empty.any() and np.all(np.mod(numeric, 1) == 0) and not any("." in v for v in values):
+        return pd.Series(numeric.astype(np.int64))
+    return pd.Series(numeric)
 
 
 def unique_ids(table: Table, column: str, values: np.ndarray) -> None:

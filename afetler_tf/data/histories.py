@@ -46,7 +46,8 @@ class _Index:
         self.uniq_times = np.unique(self.times)
         # Key ascending along the sorted rows: user, then time descending.
         k = len(self.uniq_times)
-        self.key = self.user_codes.astype(np.int64) * (k + 1) + (k - 1 - np.searchsorted(self.uniq_times, self.times))
+        time_rank = np.searchsorted(self.uniq_times, self.times)  # 0 = oldest
+        self.key = self.user_codes.astype(np.int64) * (k + 1) + (k - 1 - time_rank)
 
     def windows(self, user_ids, times: Optional[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """(start, end) positions of each target's candidate rows (empty for unknown users)."""

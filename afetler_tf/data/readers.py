@@ -82,14 +82,22 @@ def read_text(path: str, sep: str = ",", encoding: str = "utf-8-sig",
     require_file(path)
     header_line = _first_line(path, encoding)
     if header_line is None:
-        raise DataError(f"{path} is empty. It needs a header line (the column names, "
-                        f"separated by {sep!r}) and at least one row.", path=path)
+        need = "rows" if names else \
+            f"a header line (the column names, separated by {sep!r}) and at least one row"
+        raise DataError(f"{path} is empty. It needs {need}.", path=path)
     if names is None:
         header = [h.strip() for h in next(csv.reader([header_line], delimiter=sep, quoting=quoting))]
         _check_header(path, header, sep)
-    frame = pd.read_csv(path, sep=sep, encoding=encoding, dtype=str, keep_default_na=False,
-                        skip_blank_lines=False, quoting=quoting, header=None if names else 0,
-                        names=list(names) if names else None, index_col=False)
+    try:
+        frame = pd.read_csv(path, sep=sep, encoding=encoding, dtype=str, keep_default_na=False,
+                            skip_blank_lines=False, quoting=quoting, header=None if names else 0,
+                            names=list(names) if names else None, index_col=False)
+    except pd.errors.ParserError as e:  # e.g. "Expected 4 fields in line 7, saw 5"
+        raise DataError(f"{path}: {e}. Every row needs as many {sep!r}-separated fields as the header; "
+                        f"quote fields that contain {sep!r}.", path=path) from e
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path}: not {encoding} text (byte {e.start}: {e.reason}). Save the file as "
+                        f"UTF-8.", path=path) from e
     if names is None:
         frame.columns = header
     if len(frame) == 0:
@@ -220,6 +228,7 @@ def drop_blank_rows(table: Table, report: list[str]) -> Table:
     blank = (table.frame == "").all(axis=1).to_numpy()
     if not blank.any():
         return table
+    first = table.line(int(np.flatnonzero(blank)[0]))
     report.append(f"{table.path}: skipped {int(blank.sum())} blank line(s) "
-                  f"(first: {'row' if table.parquet else 'line'} {table.line(int(np.flatnonzero(blank)[0]))}).")
+                  f"(first: {'row' if table.parquet else 'line'} {first}).")
     return table.subset(~blank)
