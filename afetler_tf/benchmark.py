@@ -23,6 +23,7 @@ import sys
 import time
 from typing import Optional, Sequence
 
+from afetler_tf.benchmark_report import R_COLUMNS, T_COLUMNS, render  # noqa: F401
 from afetler_tf.config import MODELS, Config
 
 SUITES = ("main", "seeds", "ablation")
@@ -116,7 +117,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if not args.render:
         for suite in args.suite:
             run_suite(suite, args.models, args.data, args.dir)
-    from afetler_tf.benchmark_report import render
     text = render(args.dir)
     tmp = f"{args.output}.tmp"
     with open(tmp, "w") as f:

@@ -50,6 +50,8 @@ class TrainConfig:
         learning_rate: Adam learning rate.
         patience: Early-stopping patience in epochs, on the validation loss.
         seed: Seed of weight initialisation and shuffling.
+        ranking_learning_rate: Adam learning rate of the second (ranking)
+            stage of the tower models, which fine-tunes the ranking head.
     """
 
     epochs: int = 20
@@ -57,6 +59,7 @@ class TrainConfig:
     learning_rate: float = 0.005
     patience: int = 2
     seed: int = 42
+    ranking_learning_rate: float = 0.001
 
 
 @dataclasses.dataclass(frozen=True)
@@ -130,6 +133,8 @@ class TowerConfig:
         ranking_units: Hidden sizes of the ranking head MLP.
         rating_weight: Weight w_r of the ranking MSE in the total loss.
         temperature: Softmax temperature of the retrieval task.
+        user_id: Embed the user id in the query tower (off: the user is
+            represented by profile and history alone).
     """
 
     embedding_dim: int = 32
@@ -137,6 +142,7 @@ class TowerConfig:
     ranking_units: tuple[int, ...] = (64, 32)
     rating_weight: float = 1.0
     temperature: float = 0.05
+    user_id: bool = True
 
 
 @dataclasses.dataclass(frozen=True)

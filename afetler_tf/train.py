@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 import time
-from typing import Callable, Mapping, Optional
+from typing import Callable, Mapping, Optional, Sequence
 
 import numpy as np
 import pandas as pd
@@ -93,10 +93,34 @@ class EpochLog(tf.keras.callbacks.Callback):
               f"({time.perf_counter() - self._start:.1f}s)", flush=True)
 
 
+class ValidationRanking(tf.keras.callbacks.Callback):
+    """Adds ``val_ndcg@k``, protocol T on the validation set, to each epoch's logs.
+
+    Candidates exclude each user's training items; relevant = the user's
+    validation items. Lets early stopping pick the epoch by the ranking
+    quality it is after rather than by a loss proxy. The test set is never
+    touched.
+    """
+
+    def __init__(self, recommender, data, split, k: int = 10):
+        super().__init__()
+        from afetler_tf.data.schema import Split
+        self._recommender, self._data, self._k = recommender, data, k
+        self._split = Split(split.kind, split.seed, split.train, split.validation.iloc[:0],
+                            split.validation)
+
+    def on_epoch_end(self, epoch, logs=None):
+        from afetler_tf.evaluate import evaluate
+        result = evaluate(self._recommender, self._data, self._split, protocols=("T",), k=self._k)
+        if logs is not None:
+            logs[f"val_ndcg@{self._k}"] = result["T"][f"ndcg@{self._k}"]
+
+
 def fit_with_early_stopping(model: tf.keras.Model, train: tf.data.Dataset,
                             validation: Optional[tf.data.Dataset], epochs: int, patience: int,
                             monitor: str = "val_rmse", verbose: int = 1,
-                            checkpoint_dir: Optional[str] = None, prefix: str = "") -> dict:
+                            checkpoint_dir: Optional[str] = None, prefix: str = "",
+                            callbacks: Sequence[tf.keras.callbacks.Callback] = ()) -> dict:
     """Runs ``model.fit``, stopping on ``monitor`` and restoring the best weights.
 
     Args:
@@ -110,15 +134,20 @@ def fit_with_early_stopping(model: tf.keras.Model, train: tf.data.Dataset,
         checkpoint_dir: If given, a BackupAndRestore callback there lets a
             killed fit, started again, resume from its last finished epoch.
         prefix: Text before each progress line (e.g. the stage name).
+        callbacks: Run before the others (e.g. ValidationRanking, whose
+            logged metric can be the monitor; ``val_ndcg*`` is maximised).
 
     Returns:
         JSON-serialisable history: per-epoch logs, ``best_epoch`` (1-based)
         and ``best_<monitor>`` when validating, and ``fit_seconds``.
     """
-    callbacks = [EpochLog(monitor if validation is not None else "loss", prefix)] if verbose else []
+    mode = "max" if monitor.startswith("val_ndcg") else "min"
+    callbacks = list(callbacks)
+    if verbose:
+        callbacks.append(EpochLog(monitor if validation is not None else "loss", prefix))
     if validation is not None:
         callbacks.append(tf.keras.callbacks.EarlyStopping(
-            monitor=monitor, mode="min", patience=patience, restore_best_weights=True))
+            monitor=monitor, mode=mode, patience=patience, restore_best_weights=True))
     if checkpoint_dir:
         callbacks.append(tf.keras.callbacks.BackupAndRestore(checkpoint_dir))
     start = time.perf_counter()
@@ -127,7 +156,7 @@ def fit_with_early_stopping(model: tf.keras.Model, train: tf.data.Dataset,
     result = {key: [float(v) for v in values] for key, values in history.history.items()}
     result["fit_seconds"] = time.perf_counter() - start
     if validation is not None and result.get(monitor):
-        best = int(np.argmin(result[monitor]))
+        best = int(np.argmax(result[monitor]) if mode == "max" else np.argmin(result[monitor]))
         result["best_epoch"] = best + 1
         result[f"best_{monitor}"] = result[monitor][best]
     return result
@@ -135,13 +164,13 @@ def fit_with_early_stopping(model: tf.keras.Model, train: tf.data.Dataset,
 
 def fit_model(model: tf.keras.Model, train: dict, validation: dict, cfg: TrainConfig,
               verbose: int = 1, checkpoint_dir: Optional[str] = None,
-              monitor: str = "val_total_loss", prefix: str = "") -> dict:
+              monitor: str = "val_total_loss", prefix: str = "", callbacks=()) -> dict:
     """Compiles a TFRS model with Adam and fits it on feature dicts."""
     model.compile(optimizer=tf.keras.optimizers.Adam(cfg.learning_rate))
     return fit_with_early_stopping(
         model, make_dataset(train, None, cfg.batch_size, shuffle=True, seed=cfg.seed),
         make_dataset(validation, None, 4096), cfg.epochs, cfg.patience, monitor,
-        verbose=verbose, checkpoint_dir=checkpoint_dir, prefix=prefix)
+        verbose=verbose, checkpoint_dir=checkpoint_dir, prefix=prefix, callbacks=callbacks)
 
 
 def batched(fn: Callable[[dict], tf.Tensor], inputs: Mapping[str, np.ndarray],

@@ -64,7 +64,7 @@ PARAMS = {
     "rating_weight": Param("tower", "rating_weight", low=0.1, high=3.0, log=True),
     "temperature": Param("tower", "temperature", low=0.02, high=0.5, log=True),
     "learning_rate": Param("train", "learning_rate", low=1e-3, high=2e-2, log=True),
-    "batch_size": Param("train", "batch_size", choices=(256, 512, 1024, 2048)),
+    "batch_size": Param("train", "batch_size", choices=(512, 1024, 2048, 4096)),
     "epochs": Param("train", "epochs", low=2, high=20, integer=True),
 }
 NAMES = tuple(PARAMS)
@@ -198,7 +198,7 @@ class SearchSpace:
     def describe(self) -> dict:
         """What defines this search (compared when a search is resumed)."""
         return {"tuned": list(self.names), "fixed": {k: _as_hp_value(k, v) for k, v in self.fixed.items()},
-                "epochs_cap": self.epochs_cap, "base": self.base.to_dict()}
+                "epochs_cap": self.epochs_cap, "trial_base": self.base.to_dict()}
 
     @staticmethod
     def _apply(config: Config, values: Mapping[str, Any]) -> Config:

@@ -10,6 +10,7 @@ them off the network is the base two-tower model.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from typing import Sequence
 
@@ -60,7 +61,7 @@ class AfetlerNetwork(tfrs.models.Model):
         item_features = ItemFeatures(space.item_ids, space.categories, space.title_vocab,
                                      space.item_numeric, cfg.embedding_dim)
         user_features = UserFeatures(space.user_ids, space.user_categorical, space.user_numeric,
-                                     cfg.embedding_dim)
+                                     cfg.embedding_dim, use_id=cfg.user_id)
         self._primary = tf.constant(space.primary_categories(), tf.int32)  # (n_items + 1,)
         history = self._history(space, item_features, config) if acfg.mcau else None
         self.query_tower = Tower(user_features, cfg.tower_units, history=history,
@@ -180,7 +181,7 @@ class Afetler(Recommender):
 
     def fit(self, data: Dataset, split: Split, verbose: int = 1, checkpoint_dir=None) -> dict:
         """Stage 1 trains everything jointly, early-stopped on the validation
-        retrieval loss; stage 2 (with a ranking head) freezes the towers and
+        NDCG@10 (protocol T on the validation set); stage 2 (with a ranking head) freezes the towers and
         trains the ranking terms on, early-stopped on the validation rating
         loss. Histories of both stages are returned, the second prefixed
         ``ranking/``."""
@@ -188,13 +189,18 @@ class Afetler(Recommender):
         self._prepare(data, split)
         train = self.examples(split.train, self._probabilities)
         validation = self.examples(split.validation, self._probabilities)
+        ranking_check = training.ValidationRanking(self, data, split)
         history = training.fit_model(self.network, train, validation, self.config.train, verbose,
-                                     _stage_dir(checkpoint_dir, "joint"), monitor="val_retrieval_loss")
+                                     _stage_dir(checkpoint_dir, "joint"), monitor="val_ndcg@10",
+                                     prefix="joint ", callbacks=[ranking_check])
         if self.network.ranking_head is not None and data.has_ratings:
             self._freeze_towers(True)
             self.network.stage = "ranking"
-            ranking = training.fit_model(self.network, train, validation, self.config.train, verbose,
-                                         _stage_dir(checkpoint_dir, "ranking"), monitor="val_rating_loss")
+            stage2 = dataclasses.replace(self.config.train,
+                                         learning_rate=self.config.train.ranking_learning_rate)
+            ranking = training.fit_model(self.network, train, validation, stage2, verbose,
+                                         _stage_dir(checkpoint_dir, "ranking"),
+                                         monitor="val_rating_loss", prefix="ranking ")
             self.network.stage = "joint"
             self._freeze_towers(False)
             history.update({f"ranking/{k}": v for k, v in ranking.items()})

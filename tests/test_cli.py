@@ -1,0 +1,105 @@
+"""The thin CLIs: fit, recommend, benchmark rendering, on a tiny data folder."""
+
+import json
+import os
+
+import pytest
+
+from afetler_tf import benchmark, fit, recommend
+
+TINY = ["--set", "train.batch_size=64", "--set", "tower.embedding_dim=8",
+        "--set", "tower.tower_units=[16,8]", "--set", "tower.ranking_units=[16]"]
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory, tiny_data):
+    """tiny_data written as a shop's own logs (the generic folder format)."""
+    folder = tmp_path_factory.mktemp("shop")
+    tiny_data.interactions.to_csv(folder / "interactions.csv", index=False)
+    tiny_data.users.to_csv(folder / "users.csv", index=False)
+    items = tiny_data.items.drop(columns=["category"]).copy()
+    items["categories"] = items["categories"].map("|".join)
+    items.to_csv(folder / "items.csv", index=False)
+    return str(folder)
+
+
+@pytest.fixture(scope="module")
+def afetler_run(tmp_path_factory, data_dir):
+    out = str(tmp_path_factory.mktemp("runs") / "afetler")
+    assert fit.main(["--data", data_dir, "--epochs", "2", "--out", out, "--quiet", *TINY]) == 0
+    return out
+
+
+def test_fit_writes_a_complete_run(afetler_run):
+    for name in ("config.json", "metrics.json", "history.json", "report.md"):
+        assert os.path.exists(os.path.join(afetler_run, name)), name
+    with open(os.path.join(afetler_run, "metrics.json")) as f:
+        metrics = json.load(f)
+    assert {"rmse", "mae", "accuracy@10", "precision@10", "roc_auc@10"} <= set(metrics["R"])
+    assert {"precision@10", "recall@10", "ndcg@10", "map@10", "hit_rate@10"} <= set(metrics["T"])
+    with open(os.path.join(afetler_run, "config.json")) as f:
+        assert json.load(f)["train"]["epochs"] == 2
+
+
+@pytest.mark.parametrize("model", ["popularity", "mf"])
+def test_fit_trains_the_baselines(tmp_path, data_dir, model):
+    out = str(tmp_path / model)
+    assert fit.main(["--model", model, "--data", data_dir, "--epochs", "1", "--out", out,
+                     "--quiet"]) == 0
+    assert os.path.exists(os.path.join(out, "metrics.json"))
+
+
+def test_fit_resumes_from_a_config_file(tmp_path, afetler_run):
+    args = fit.parse_args(["--config", os.path.join(afetler_run, "config.json"), "--seed", "7"])
+    config = fit.resolve_config(args)
+    assert config.train.epochs == 2 and config.data.seed == 7 and config.train.seed == 7
+
+
+@pytest.mark.parametrize("bad, message", [
+    (["--set", "tower.nope=1"], "unknown field 'nope'"),
+    (["--set", "nosection.x=1"], "SECTION.FIELD=VALUE"),
+    (["--config", "/does/not/exist.json"], "does not exist"),
+])
+def test_fit_rejects_bad_options_clearly(capsys, bad, message):
+    assert fit.main(bad) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_fit_reports_a_missing_data_folder(capsys, tmp_path):
+    assert fit.main(["--data", str(tmp_path / "missing"), "--quiet"]) == 2
+    assert "missing" in capsys.readouterr().err
+
+
+def test_recommend_explains_from_a_saved_run(capsys, afetler_run):
+    assert recommend.main(["--run", afetler_run, "--user", "u1", "--k", "3", "--explain"]) == 0
+    out = capsys.readouterr().out
+    assert "top 3 for user u1" in out and "because" in out
+    assert recommend.main(["--run", afetler_run, "--user", "stranger", "--k", "2"]) == 0
+    assert "unknown user" in capsys.readouterr().out
+
+
+def test_recommend_never_returns_seen_items(afetler_run):
+    from afetler_tf.pipeline import load_run
+    result = load_run(afetler_run)
+    table = recommend.recommend(result.model, result.data, result.split, "u1", k=20)
+    assert not set(table["item_id"]) & recommend.seen_items(result.split, "u1")
+    assert list(table["rank"]) == list(range(1, 21))
+
+
+def test_benchmark_renders_suite_files(tmp_path):
+    """The report only formats what a suite file holds (values made up here)."""
+    run = {"label": "mf", "model": "mf", "seed": 1, "fit_seconds": 3.0, "wall_seconds": 4.0,
+           "epochs": 2, "metrics": {"R": {c: 0.5 for c in benchmark.R_COLUMNS},
+                                    "T": {c: 0.25 for c in benchmark.T_COLUMNS}}}
+    other = dict(run, label="deepfm", metrics={"R": {c: 0.6 for c in benchmark.R_COLUMNS},
+                                               "T": {c: 0.2 for c in benchmark.T_COLUMNS}})
+    suite = {"suite": "main", "machine": {"platform": "p", "cpus": 2, "gpu": False, "python": "3",
+                                          "tensorflow": "2", "tfrs": "0", "pandas": "3"},
+             "wall_seconds": 60.0, "runs": [run, other]}
+    with open(tmp_path / "main.json", "w") as f:
+        json.dump(suite, f)
+    text = benchmark.render(str(tmp_path))
+    assert "| mf | **0.5000** |" in text  # mse: lower is better, so mf's is the best
+    assert "| deepfm | 0.6000 |" in text
+    assert "| mf | 0.2500 |" in text or "| mf | **0.2500** |" in text
+    assert os.path.exists(tmp_path / "main.png")

@@ -1,0 +1,270 @@
+"""tuning/: search space, tuners, resumable searches and the CLI, on tiny data.
+
+One test trains real (tiny) AFETLER models through a resumed two-trial
+search; the others replace the trial's training with a fake (``fake_training``)
+so the search logic (CLI, resume, budgets, errors) is cheap to check.
+"""
+
+import json
+import math
+import os
+
+import pandas as pd
+import pytest
+
+from afetler_tf import fit
+from afetler_tf.config import Config
+from afetler_tf.data.schema import Split
+from tuning import objective, search
+from tuning.space import NAMES, SearchSpace, parse_fixed
+
+# KerasTuner 1.4.8 calls threading.currentThread() on every oracle operation.
+pytestmark = pytest.mark.filterwarnings("ignore:currentThread|getName:DeprecationWarning")
+
+
+def tiny_base(**train):
+    return Config(model="afetler").replace(
+        train=dict({"epochs": 2, "batch_size": 64, "learning_rate": 0.01, "patience": 2}, **train),
+        tower={"embedding_dim": 8, "tower_units": (16, 8), "ranking_units": (16,)})
+
+
+class PoisonedFrame:
+    """Stands in for split.test: any use of it fails the test."""
+
+    def __getattr__(self, name):
+        raise AssertionError(f"the tuner read the test split (.{name})")
+
+    def __len__(self):
+        raise AssertionError("the tuner read the test split (len)")
+
+    def __getitem__(self, key):
+        raise AssertionError("the tuner read the test split ([...])")
+
+
+def poisoned(split):
+    return Split(split.kind, split.seed, split.train, split.validation, PoisonedFrame())
+
+
+@pytest.fixture
+def fake_training(monkeypatch):
+    """Replaces training with a metric that depends on the learning rate; records each config."""
+    seen = []
+
+    def run_config(config, data, trial_split, rmse_weight=1.0, relevant="all", verbose=0):
+        seen.append(config)
+        ndcg = 1.0 - abs(math.log10(config.train.learning_rate) + 2.0)
+        return {"val_ndcg@10": ndcg, "val_rmse": 1.0, "val_combined": ndcg - rmse_weight,
+                "epochs": float(config.train.epochs), "seconds": 0.0}
+
+    monkeypatch.setattr(objective, "run_config", run_config)
+    return seen
+
+
+# --- a real (tiny) search ----------------------------------------------------------------------
+
+def test_search_completes_resumes_and_writes_a_config_fit_accepts(tiny_data, tiny_split, tmp_path):
+    out = str(tmp_path / "search")
+    split = poisoned(tiny_split)  # the search must never touch split.test
+    first = search.search(tiny_base(), out, "bayesian", "combined", max_trials=1, data=tiny_data,
+                          split=split, epochs_cap=2, verbose=0)
+    assert first.trials_run == ["0"]
+    second = search.search(tiny_base(), out, "bayesian", "combined", max_trials=2, data=tiny_data,
+                           split=split, epochs_cap=2, verbose=0)
+    assert second.trials_run == ["1"]  # trial 0 is not repeated
+
+    table = pd.read_csv(os.path.join(out, "trials.csv"), dtype={"trial": str})
+    assert table.trial.tolist() == ["0", "1"] and (table.status == "COMPLETED").all()
+    assert table.value.notna().all() and set(table.objective) == {"val_combined"}
+    assert table.learning_rate[0] == pytest.approx(0.01)  # trial 0 is the base config
+    assert "| trial | status | val_combined" in open(os.path.join(out, "trials.md")).read()
+
+    path = os.path.join(out, "best_config.json")
+    config = fit.resolve_config(fit.parse_args(["--config", path]))
+    assert config == Config.from_dict(second.best_config.to_dict())
+    best = table.loc[table.value.idxmax()]
+    assert config.train.learning_rate == pytest.approx(best.learning_rate)
+    assert config.tower.tower_units == tuple(int(u) for u in str(best.tower_units).split(","))
+
+
+# --- search logic with fake training ------------------------------------------------------------
+
+def write_folder(data, folder):
+    """The tiny data set as a folder of CSV files (what --data PATH reads)."""
+    os.makedirs(folder)
+    data.interactions.to_csv(os.path.join(folder, "interactions.csv"), index=False)
+    data.users.to_csv(os.path.join(folder, "users.csv"), index=False)
+    items = data.items.assign(categories=data.items.categories.map("|".join))
+    items.to_csv(os.path.join(folder, "items.csv"), index=False)
+
+
+def test_cli_hyperband_search_on_a_data_folder(tiny_data, tmp_path, capsys, fake_training):
+    folder, out = str(tmp_path / "logs"), str(tmp_path / "hb")
+    write_folder(tiny_data, folder)
+    tiny_base().to_json(str(tmp_path / "base.json"))
+    code = search.main(["--tuner", "hyperband", "--max-trials", "2", "--objective", "ndcg",
+                        "--epochs", "2", "--out", out, "--config", str(tmp_path / "base.json"),
+                        "--data", folder, "--only", "learning_rate,temperature"])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "trial 1/2 (id 0)" in printed and "trial 2/2 (id 1) done: val_ndcg@10" in printed
+    table = pd.read_csv(os.path.join(out, "trials.csv"))
+    assert len(table) == 2 and (table["epochs"] == table["tuner/epochs"]).all()
+    config = Config.from_json(os.path.join(out, "best_config.json"))
+    assert config.data.source == folder and config.tower.tower_units == (16, 8)
+
+
+def test_an_interrupted_trial_is_rerun_not_repeated(tiny_data, tiny_split, tmp_path, fake_training,
+                                                    monkeypatch):
+    out = str(tmp_path / "s")
+    fake = objective.run_config
+
+    def interrupted(config, *args, **kwargs):
+        if len(fake_training) == 1:  # the second trial is killed (Ctrl-C) mid-way
+            raise KeyboardInterrupt
+        return fake(config, *args, **kwargs)
+
+    monkeypatch.setattr(objective, "run_config", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        search.search(tiny_base(), out, "random", "ndcg", 3, data=tiny_data, split=tiny_split, verbose=0)
+    monkeypatch.setattr(objective, "run_config", fake)
+    result = search.search(tiny_base(), out, "random", "ndcg", 3, data=tiny_data, split=tiny_split,
+                           verbose=0)
+    assert result.trials_run == ["1", "2"]
+    assert sorted(result.tuner.oracle.trials) == ["0", "1", "2"]
+
+
+def test_hyperband_budget_sets_the_epochs(tiny_data, tiny_split, tmp_path, fake_training):
+    result = search.search(tiny_base(), str(tmp_path / "hb"), "hyperband", "ndcg", 5, data=tiny_data,
+                           split=tiny_split, epochs_cap=3, verbose=0)
+    budgets = [t.hyperparameters.values["tuner/epochs"] for t in result.tuner.oracle.trials.values()]
+    assert sorted(c.train.epochs for c in fake_training) == sorted(budgets)
+    assert len(set(budgets)) == 2  # a second round trains longer
+    assert "epochs" not in [p.name for p in result.tuner.oracle.get_space().space]  # budget, not searched
+
+
+def test_a_different_search_in_the_same_folder_is_refused(tiny_data, tiny_split, tmp_path, fake_training):
+    out = str(tmp_path / "s")
+    search.search(tiny_base(), out, "random", "ndcg", 1, data=tiny_data, split=tiny_split, verbose=0)
+    with pytest.raises(ValueError, match="different search.*objective"):
+        search.search(tiny_base(), out, "random", "rmse", 2, data=tiny_data, split=tiny_split, verbose=0)
+    result = search.search(tiny_base(), out, "random", "rmse", 1, data=tiny_data, split=tiny_split,
+                           overwrite=True, verbose=0)
+    assert result.trials_run == ["0"]
+
+
+# --- bad names: clear errors before any training ------------------------------------------------
+
+@pytest.fixture
+def no_data(monkeypatch):
+    def fail(*args, **kwargs):
+        raise AssertionError("data was loaded before the arguments were checked")
+    monkeypatch.setattr(search, "load_dataset", fail)
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["--only", "learning_rate,lerning_rate"], "lerning_rate"),
+    (["--fix", "tower_size=3"], "tower_size"),
+    (["--fix", "fusion_mode=sum"], "'gate', 'concat'"),
+    (["--fix", "batch_size=-5"], "positive integer"),
+    (["--fix", "learning_rate=0.01", "--only", "learning_rate"], "both fixed"),
+])
+def test_bad_hyperparameters_are_named_with_the_valid_ones(argv, expected, tmp_path, capsys, no_data):
+    assert search.main(["--out", str(tmp_path)] + argv) == 2
+    err = capsys.readouterr().err
+    assert expected in err
+    if "name" in err:
+        assert ", ".join(NAMES) in err
+
+
+@pytest.mark.parametrize("flag, value", [("--tuner", "grid"), ("--objective", "auc")])
+def test_unknown_tuner_or_objective_lists_the_choices(flag, value, tmp_path, capsys, no_data):
+    with pytest.raises(SystemExit) as exit_info:
+        search.main(["--out", str(tmp_path), flag, value])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert value in err and ("'random'" in err or "'rmse'" in err)
+
+
+def test_api_rejects_unknown_tuner_and_objective(tmp_path, no_data):
+    with pytest.raises(ValueError, match="valid: random, bayesian, hyperband"):
+        search.search(tiny_base(), str(tmp_path), tuner="grid")
+    with pytest.raises(ValueError, match="valid: ndcg, rmse, combined"):
+        search.search(tiny_base(), str(tmp_path), objective="auc")
+
+
+# --- the space and the trial split --------------------------------------------------------------
+
+def test_space_maps_hyperparameters_onto_the_base_config():
+    space = SearchSpace(tiny_base(), epochs_cap=10)
+    hp = space.hyperparameters()
+    assert hp.values["tower_units"] == "16,8" and hp.values["learning_rate"] == 0.01
+    assert "16,8" in {p.name: p for p in hp.space}["tower_units"].values  # the base value joins the choices
+    config = space.config({"tower_units": "128,64", "channels": "category", "mimic_weight": 0.2,
+                           "history_length": 20, "tuner/epochs": 3})
+    assert config.tower.tower_units == (128, 64) and config.afetler.channels == "category"
+    assert config.afetler.mimic_weight == 0.2 and config.data.history_length == 20
+    assert config.train.batch_size == 64  # untouched fields keep the base value
+    with pytest.raises(ValueError, match="valid: embedding_dim"):
+        space.config({"dropout": 0.1})
+
+
+def test_space_fixes_restricts_and_checks_the_base():
+    space = SearchSpace(Config(), only=["learning_rate"], fixed=parse_fixed(["tower_units=[128,64]"]),
+                        epochs_cap=5)
+    assert space.names == ["learning_rate"]
+    assert space.base.tower.tower_units == (128, 64) and space.base.train.epochs == 5
+    with pytest.raises(ValueError, match="model is 'mf'"):
+        SearchSpace(Config(model="mf"))
+    with pytest.raises(ValueError, match="expected NAME=VALUE"):
+        parse_fixed(["learning_rate"])
+
+
+def test_trial_split_scores_on_validation_and_never_uses_test(tiny_data, tiny_split):
+    trial_split = objective.tuning_split(tiny_data, poisoned(tiny_split))
+    assert trial_split.test.equals(tiny_split.validation)
+    inner = pd.concat([trial_split.train, trial_split.validation])
+    assert len(inner) == len(tiny_split.train)
+    assert len(trial_split.validation) == round(0.1 * len(tiny_split.train))
+    keys = lambda f: set(zip(f.user_id, f.item_id, f.timestamp))  # noqa: E731
+    assert keys(inner) == keys(tiny_split.train) and not keys(trial_split.validation) & keys(trial_split.train)
+
+
+def test_objectives_and_their_directions():
+    assert objective.objective("ndcg").direction == "max"
+    assert objective.objective("rmse").direction == "min"
+    assert objective.combined(0.4, 0.9, 0.5) == pytest.approx(-0.05)
+    with pytest.raises(ValueError, match="valid: ndcg, rmse, combined"):
+        objective.objective("auc")
+
+
+def test_search_json_records_the_search(tiny_data, tiny_split, tmp_path, fake_training):
+    out = str(tmp_path / "s")
+    search.search(tiny_base(), out, "random", "ndcg", 2, data=tiny_data, split=tiny_split, verbose=0)
+    settings = json.load(open(os.path.join(out, "search.json")))
+    assert settings["tuner"] == "random" and settings["space"]["tuned"] == list(NAMES)
+    best = Config.from_json(os.path.join(out, "best_config.json"))
+    assert best.train.learning_rate in [c.train.learning_rate for c in fake_training]
+
+
+def test_compare_writes_default_vs_tuned(tiny_data, tmp_path, fake_training, monkeypatch):
+    from types import SimpleNamespace
+
+    from tuning import compare
+
+    def fake_run(config, verbose=0, data=None, relevant="all"):
+        lr = config.train.learning_rate
+        metrics = {"T": {"ndcg@10": lr * 10, "precision@10": 0.1}, "R": {"rmse": 1.0 - lr, "mae": 0.8}}
+        return SimpleNamespace(metrics=metrics, fit_seconds=1.0, history={"loss": [1.0, 0.5]})
+
+    monkeypatch.setattr(compare, "run", fake_run)
+    folder, out = str(tmp_path / "logs"), str(tmp_path / "s")
+    write_folder(tiny_data, folder)
+    base = tiny_base().replace(data={"source": folder})
+    search.search(base, out, "random", "combined", 3, data=tiny_data, verbose=0)
+    payload = compare.compare(out, str(tmp_path / "bench"), verbose=0)
+    assert set(payload["results"]) == {"default", "tuned"}
+    assert payload["results"]["default"]["config"] == base.to_dict()
+    assert payload["search"]["trials"] == 3 and payload["machine"]["cpus"] >= 1
+    text = open(tmp_path / "bench" / "tuning.md").read()
+    assert "| test T NDCG@10 |" in text and "validation objective `val_combined`" in text
+    assert "**Outcome.**" in text and "| trial | status | val_combined" in text
