@@ -23,6 +23,11 @@ if not type(tf.keras.layers.Layer()).__module__.startswith("tf_keras."):
 __version__ = "0.1.0"
 
 from afetler_tf.config import Config  # noqa: E402
-from afetler_tf.data import Dataset, Split, load_dataset, make_split  # noqa: E402
+from afetler_tf.data import DataError, Dataset, Split, load_dataset, make_split  # noqa: E402
+from afetler_tf.evaluate import evaluate  # noqa: E402
+from afetler_tf.layers import MCAU, AdaptiveFusion  # noqa: E402
+from afetler_tf.models import build_model  # noqa: E402
+from afetler_tf.pipeline import load_run, run  # noqa: E402
 
-__all__ = ["Config", "Dataset", "Split", "load_dataset", "make_split", "__version__"]
+__all__ = ["AdaptiveFusion", "Config", "DataError", "Dataset", "MCAU", "Split", "build_model",
+           "evaluate", "load_dataset", "load_run", "make_split", "run", "__version__"]

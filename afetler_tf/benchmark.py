@@ -89,15 +89,21 @@ def suite_runs(suite: str, models: Sequence[str], source: str):
 
 
 def run_suite(suite: str, models: Sequence[str], source: str, directory: str) -> None:
+    """Runs a suite, rewriting its file after every run (a partial suite is
+    marked as such, so an interrupted benchmark still reports what it did)."""
     from afetler_tf.data import load_dataset
+    from afetler_tf.io import write_json
     data = load_dataset(source)
     start = time.time()
-    rows = [run_one(config, data, label) for label, config in suite_runs(suite, models, source)]
+    planned = list(suite_runs(suite, models, source))
     payload = {"suite": suite, "source": source, "split": "random", "machine": machine(),
-               "wall_seconds": time.time() - start, "runs": rows}
+               "planned": len(planned), "runs": []}
+    path = os.path.join(directory, f"{suite}.json")
     os.makedirs(directory, exist_ok=True)
-    from afetler_tf.report import write_metrics_json
-    write_metrics_json(os.path.join(directory, f"{suite}.json"), payload)
+    for label, config in planned:
+        payload["runs"].append(run_one(config, data, label))
+        payload["wall_seconds"] = time.time() - start
+        write_json(path, payload)
 
 
 def machine() -> dict:

@@ -97,9 +97,12 @@ def ablation_table(groups: dict) -> str:
 
 def machine_line(suite: dict) -> str:
     m = suite["machine"]
+    done, planned = len(suite["runs"]), suite.get("planned", len(suite["runs"]))
+    partial = f" **Partial: {done} of {planned} runs finished.**" if done < planned else ""
     return (f"Machine: {m['platform']}, {m['cpus']} CPUs, GPU: {'yes' if m['gpu'] else 'no'}; "
             f"Python {m['python']}, TensorFlow {m['tensorflow']}, TFRS {m['tfrs']}, "
-            f"pandas {m['pandas']}. Suite wall time: {suite['wall_seconds'] / 60:.1f} min.")
+            f"pandas {m['pandas']}. Suite wall time: {suite['wall_seconds'] / 60:.1f} min."
+            + partial)
 
 
 def chart(directory: str, groups: dict, name: str) -> str:

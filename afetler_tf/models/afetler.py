@@ -31,7 +31,6 @@ from afetler_tf.models.negative_bank import NegativeBank
 from afetler_tf.towers import HistoryAttention, RankingHead, Tower
 
 LOSS_NAMES = ("retrieval", "rating", "mimic", "attention", "category_alignment")
-RANKING_LOSSES = ("rating", "attention")  # the terms of the second (ranking) stage
 
 
 def _stage_dir(checkpoint_dir, stage):
