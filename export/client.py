@@ -13,8 +13,8 @@
     request = client.grpc_request("afetler_index", {**features, "k": 10}, label="stable")
     top = client.grpc_predict("localhost:8500", request)   # {"item_ids": ..., "scores": ...}
 
-Values become tensors by kind: strings -> DT_STRING, floats -> DT_FLOAT,
-integers -> DT_INT32 (``k``), so plain lists work. gRPC needs the
+Values become tensors by kind (``rest.KIND_DTYPES``): strings -> DT_STRING,
+floats -> DT_FLOAT, integers -> DT_INT32 (``k``), so plain lists work. gRPC needs the
 ``serving`` extra (``pip install tensorflow-serving-api==2.20.*``); REST
 needs nothing beyond the standard library and NumPy.
 """
@@ -31,8 +31,8 @@ import numpy as np
 
 from export import rest
 
-TENSOR_DTYPES = {"O": "string", "U": "string", "S": "string", "f": "float32", "i": "int32",
-                 "u": "int32", "b": "bool"}
+# tensorflow-serving-api imports TensorFlow; keep afetler_tf importable after it.
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
 
 class ServingError(RuntimeError):
@@ -98,17 +98,14 @@ def rest_predict(url: str, body: Mapping, timeout: float = 10.0) -> dict:
 
 
 def _tf():
-    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # harmless for TF, keeps afetler_tf importable
     import tensorflow as tf
     return tf
 
 
 def tensor_proto(value):
-    """A TensorProto for ``value`` with the dtype its kind maps to (TENSOR_DTYPES)."""
+    """A TensorProto for ``value`` with the dtype its kind maps to (``rest.dtype_of``)."""
     array = np.asarray(value)
-    if array.dtype.kind not in TENSOR_DTYPES:
-        raise ValueError(f"Cannot send values of dtype {array.dtype}.")
-    return _tf().make_tensor_proto(array, dtype=TENSOR_DTYPES[array.dtype.kind])
+    return _tf().make_tensor_proto(array, dtype=rest.dtype_of(array))
 
 
 def grpc_request(model: str, inputs: Mapping, signature: str = "serving_default",

@@ -18,14 +18,15 @@ import json
 import os
 from typing import Optional, Union
 
+import afetler_tf  # noqa: F401  (Keras-2 set-up before TensorFlow)
 import numpy as np
 import tensorflow as tf
 
-from afetler_tf.io import atomic_write_text, write_json
+from afetler_tf.io import write_json
 from afetler_tf.pipeline import RunResult, load_run
 from export import layout, serving_config
 from export.modules import (INDEX_KINDS, CandidateModule, IndexModule, QueryModule, RankerModule,
-                            build_index, require_scann)
+                            build_index, max_k, require_scann)
 from export.specs import InputSpecs
 
 KINDS = ("query", "candidate", "index", "ranker")
@@ -51,7 +52,8 @@ class ExportResult:
 
 def export_run(run: Union[str, RunResult], base: str, version: Optional[int] = None,
                overwrite: bool = False, index: str = "brute_force", name: Optional[str] = None,
-               serving_base: Optional[str] = None, verbose: int = 1) -> ExportResult:
+               serving_base: Optional[str] = None, promote: bool = False,
+               verbose: int = 1) -> ExportResult:
     """Writes ``base/<name>_<kind>/<version>/`` for each kind, then ``base/models.config``.
 
     Args:
@@ -63,6 +65,9 @@ def export_run(run: Union[str, RunResult], base: str, version: Optional[int] = N
         name: Model name prefix; default the run's model ("afetler").
         serving_base: ``base`` as the server sees it (models.config paths);
             default the absolute path of ``base``.
+        promote: Label the new version ``stable`` at once (for a server
+            started after the export); default: an existing ``stable`` stays
+            and the new version is loaded beside it (serving_config).
         verbose: Print one line per written model.
 
     Raises:
@@ -83,7 +88,7 @@ def export_run(run: Union[str, RunResult], base: str, version: Optional[int] = N
         layout.clean_stale(folder)
     version = version if version is not None else layout.next_version(dirs.values())
     layout.check_free(dirs.values(), version, overwrite)
-    _warm_up(result)
+    warm_up(result)
     inputs = InputSpecs.from_model(model)
     about = {"model": result.config.model, "run": str(run) if isinstance(run, str) else None,
              "version": version, "index": index, "history_length": inputs.history_length}
@@ -98,7 +103,7 @@ def export_run(run: Union[str, RunResult], base: str, version: Optional[int] = N
         layout.discard(staged.values())  # whatever was not published
     if verbose:
         print("".join(f"wrote {path}\n" for path in paths.values()), end="", flush=True)
-    config_path = _write_config(base, dirs, version, serving_base)
+    config_path = serving_config.update(base, dirs.values(), version, promote, serving_base)
     if verbose:
         print(f"wrote {config_path}" + "".join(f"\nskipped {k}: {why}" for k, why in skipped.items()))
     return ExportResult(version, paths, config_path, skipped)
@@ -120,7 +125,7 @@ def _kinds(model) -> tuple[list, dict]:
     return list(KINDS), {}
 
 
-def _warm_up(result: RunResult) -> None:
+def warm_up(result: RunResult) -> None:
     """Calls every part once, eagerly: creates (and restores) deferred weights."""
     model, row = result.model, result.split.train.iloc[0]
     model.user_vectors([row["user_id"]])
@@ -144,7 +149,8 @@ def _module(kind: str, result: RunResult, inputs: InputSpecs, index: str) -> tf.
     if kind == "ranker":
         return RankerModule(network, inputs)
     ids, vectors = catalogue(result)
-    return IndexModule(network.query_tower, build_index(index, vectors, ids), len(ids), inputs)
+    return IndexModule(network.query_tower, build_index(index, vectors, ids), max_k(index, len(ids)),
+                       inputs)
 
 
 def _without_layer_traces():
@@ -181,18 +187,6 @@ def _save(module: tf.Module, about: dict, path: str) -> None:
 def _describe(tensor) -> list:
     """[dtype, shape] with None for unknown sizes (or an unknown rank)."""
     return [tensor.dtype.name, None if tensor.shape.rank is None else tensor.shape.as_list()]
-
-
-def _write_config(base: str, dirs: dict, version: int, serving_base: Optional[str]) -> str:
-    root = serving_base or os.path.abspath(base)
-    served = []
-    for folder in dirs.values():
-        older = [v for v in layout.versions(folder) if v < version]
-        name = os.path.basename(folder)
-        served.append(serving_config.ServedModel(name, f"{root.rstrip('/')}/{name}", version,
-                                                 older[-1] if older else None))
-    return atomic_write_text(os.path.join(base, serving_config.CONFIG_NAME),
-                             serving_config.render(served))
 
 
 def read_manifest(version_dir: str) -> dict:

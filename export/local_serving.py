@@ -10,7 +10,9 @@ does (``export.rest``), calls the signature, and returns the REST response
 body, or ``{"error": ...}`` as the server would. A model folder serves its
 highest version; a version folder serves itself.
 
-Batch file: a JSON list of ``{"model": PATH, "body": {...}}``; the output is
+Batch file: a JSON list of ``{"model": PATH, "body": {...}}`` (or
+``"tensors"`` instead of ``"body"``: input name -> values, fed as typed
+tensors the way a gRPC request arrives); the output is
 ``{"responses": [...], "imported": [...]}`` where ``imported`` lists the
 top-level packages loaded, so a test can check that neither ``afetler_tf``
 nor ``tensorflow_recommenders`` was needed.
@@ -76,9 +78,20 @@ class LocalModel:
         return self.signatures[name]
 
     def predict_arrays(self, arrays: Mapping, signature: str = "serving_default") -> dict:
-        """Calls a signature with arrays (as gRPC tensors arrive); returns numpy outputs."""
+        """Calls a signature with arrays, as gRPC tensors arrive; returns numpy outputs.
+
+        Each array keeps the dtype its values have (``rest.dtype_of``), so a
+        wrong dtype reaches the signature, which refuses it. Missing or extra
+        inputs are refused first, with TF Serving's message.
+        """
         specs = self.input_specs(signature)
-        feed = {name: tf.constant(value, dtype=specs[name].dtype) if name in specs else value
+        missing, extra = sorted(set(specs) - set(arrays)), sorted(set(arrays) - set(specs))
+        if missing or extra:
+            raise rest.RequestError(
+                f"input size does not match signature: {len(arrays)}!={len(specs)} len({{"
+                f"{','.join(sorted(arrays))}}}) != len({{{','.join(sorted(specs))}}}). Sent extra: "
+                f"{{{','.join(extra)}}}. Missing but required: {{{','.join(missing)}}}.")
+        feed = {name: tf.constant(_array(value), dtype=rest.dtype_of(_array(value)))
                 for name, value in arrays.items()}
         return {name: value.numpy() for name, value in self._signature(signature)(**feed).items()}
 
@@ -90,18 +103,40 @@ class LocalModel:
             dtypes = {n: s.dtype.name for n, s in self.input_specs(signature).items()}
             fmt, arrays = rest.decode(doc, dtypes)
             return rest.encode(self.predict_arrays(arrays, signature), fmt)
-        except (rest.RequestError, tf.errors.OpError, TypeError, ValueError) as e:
-            return {"error": getattr(e, "message", None) or str(e)}
+        except ERRORS as e:
+            return {"error": _message(e)}
+
+    def predict_tensors(self, arrays: Mapping, signature: str = "serving_default") -> dict:
+        """Like :meth:`predict_arrays`, answering ``{"outputs": ...}`` or ``{"error": ...}``."""
+        try:
+            return rest.encode(self.predict_arrays(arrays, signature), "columnar")
+        except ERRORS as e:
+            return {"error": _message(e)}
+
+
+ERRORS = (rest.RequestError, tf.errors.OpError, TypeError, ValueError)
+
+
+def _message(error: Exception) -> str:
+    return getattr(error, "message", None) or str(error)
+
+
+def _array(value) -> np.ndarray:
+    array = np.asarray(value)
+    return array.astype(object) if array.dtype.kind == "U" else array
 
 
 def run_batch(requests: list) -> dict:
-    """Answers a list of ``{"model", "body"}``; loads each model once."""
+    """Answers a list of ``{"model", "body"}`` (REST) or ``{"model", "tensors"}``
+    (input name -> values, sent as gRPC would); loads each model once."""
     models: dict = {}
     responses = []
     for request in requests:
         if request["model"] not in models:
             models[request["model"]] = LocalModel(request["model"])
-        responses.append(models[request["model"]].predict(request["body"]))
+        model = models[request["model"]]
+        responses.append(model.predict(request["body"]) if "body" in request
+                         else model.predict_tensors(request["tensors"]))
     imported = sorted({name.split(".")[0] for name in sys.modules})
     return {"responses": responses, "imported": imported}
 
@@ -117,7 +152,11 @@ def main(argv: Optional[list] = None) -> int:
         with open(args.batch, encoding="utf-8") as f:
             answer = run_batch(json.load(f))
     elif args.model and args.request:
-        text = sys.stdin.read() if args.request == "-" else open(args.request, encoding="utf-8").read()
+        if args.request == "-":
+            text = sys.stdin.read()
+        else:
+            with open(args.request, encoding="utf-8") as f:
+                text = f.read()
         answer = LocalModel(args.model).predict(text)
     else:
         p.error("give --model and --request, or --batch")

@@ -28,10 +28,17 @@ import numpy as np
 
 NUMPY_DTYPES = {"string": object, "float32": np.float32, "float64": np.float64,
                 "int32": np.int32, "int64": np.int64, "bool": np.bool_}
+# The tensor dtype a client sends for each NumPy kind (gRPC): ids and text as
+# strings, numbers as float32, integers (k) as int32.
+KIND_DTYPES = {"O": "string", "U": "string", "S": "string", "f": "float32", "i": "int32",
+               "u": "int32", "b": "bool"}
 
 
 class RequestError(ValueError):
     """A request TF Serving would refuse (HTTP 400) with this message."""
+
+
+SERVING_NAMES = {"float32": "float", "float64": "double"}  # TF's DataTypeString, as in its errors
 
 
 def _json_type(value) -> str:
@@ -54,7 +61,7 @@ def _scalar(value, dtype: str):
         dtype, isinstance(value, (int, float)) and not isinstance(value, bool))
     if not ok:
         raise RequestError(f"JSON Value: {json.dumps(value)} Type: {_json_type(value)} "
-                           f"is not of expected type: {dtype}")
+                           f"is not of expected type: {SERVING_NAMES.get(dtype, dtype)}")
     if _is_b64(value):
         return base64.b64decode(value["b64"])
     return value.encode("utf-8") if dtype == "string" else value
@@ -195,6 +202,14 @@ def encode(outputs: Mapping[str, np.ndarray], fmt: str) -> dict:
         raise RequestError("Output tensors do not share a batch size; use the columnar format")
     columns = {name: _plain(outputs[name]) for name in names}
     return {"predictions": [{name: columns[name][i] for name in names} for i in range(batch.pop())]}
+
+
+def dtype_of(values) -> str:
+    """The tensor dtype name a client sends for ``values`` (KIND_DTYPES)."""
+    kind = np.asarray(values).dtype.kind
+    if kind not in KIND_DTYPES:
+        raise ValueError(f"Cannot send values of dtype {np.asarray(values).dtype}.")
+    return KIND_DTYPES[kind]
 
 
 def instances(features: Mapping[str, np.ndarray]) -> list:

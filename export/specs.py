@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import afetler_tf  # noqa: F401  (Keras-2 set-up before TensorFlow)
 import numpy as np
 import tensorflow as tf
 

@@ -3,15 +3,12 @@
 A tiny AFETLER run is trained on the synthetic data of conftest.py, written
 as a generic data folder so that ``load_run`` (which reloads the data from
 ``config.data.source``) rebuilds exactly the same model, and exported once;
-every export test reuses them.
+the export test modules reuse both through this process-wide cache.
 """
 
-import functools
 import os
 import subprocess
 import sys
-
-import pandas as pd
 
 from afetler_tf.config import Config
 from afetler_tf.pipeline import load_run, run
@@ -25,22 +22,24 @@ def write_data_folder(data, folder: str) -> str:
     os.makedirs(folder, exist_ok=True)
     data.interactions.to_csv(os.path.join(folder, "interactions.csv"), index=False)
     data.users.to_csv(os.path.join(folder, "users.csv"), index=False)
-    items = data.items.drop(columns=["category"]).copy()
+    items = data.items.drop(columns=["category"])
     items["categories"] = items["categories"].map("|".join)
     items.to_csv(os.path.join(folder, "items.csv"), index=False)
     return folder
 
 
 def tiny_config(source: str, model: str = "afetler") -> Config:
+    """Small towers, 1 epoch (the checks need weights, not quality), histories of at most 8."""
     return Config(model=model).replace(
         data={"source": source, "history_length": 8},
-        train={"epochs": 2, "batch_size": 64, "learning_rate": 0.01, "patience": 2},
+        train={"epochs": 1, "batch_size": 64, "learning_rate": 0.01, "patience": 1},
         tower={"embedding_dim": 8, "tower_units": [16, 8], "ranking_units": [16]})
 
 
-def tiny_run(root: str, data) -> str:
+def tiny_run(tmp_path_factory, data) -> str:
     """A trained tiny run directory (built once per session)."""
     if "run" not in _BUILT:
+        root = str(tmp_path_factory.mktemp("export_tiny"))
         source = write_data_folder(data, os.path.join(root, "data"))
         out = os.path.join(root, "run")
         run(tiny_config(source), out_dir=out, verbose=0)
@@ -48,32 +47,20 @@ def tiny_run(root: str, data) -> str:
     return _BUILT["run"]
 
 
-def tiny_export(root: str, data):
-    """(RunResult, ExportResult) of the tiny run exported to ``root/models``."""
-    if "export" not in _BUILT:
-        from export.exporter import export_run
-
-        result = load_run(tiny_run(root, data))
-        _BUILT["export"] = (result, export_run(result, os.path.join(root, "models"), verbose=0))
-    return _BUILT["export"]
+def tiny_result(tmp_path_factory, data):
+    """The tiny run rebuilt by ``load_run`` (the in-memory model of the checks)."""
+    if "result" not in _BUILT:
+        _BUILT["result"] = load_run(tiny_run(tmp_path_factory, data))
+    return _BUILT["result"]
 
 
-@functools.lru_cache(maxsize=None)
-def _env() -> tuple:
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [REPO, os.environ.get("PYTHONPATH")])))
-    return tuple(sorted(env.items()))
+def python_env() -> dict:
+    """The environment of a fresh ``python`` that finds this checkout's packages."""
+    path = os.pathsep.join(filter(None, [REPO, os.environ.get("PYTHONPATH")]))
+    return dict(os.environ, PYTHONPATH=path)
 
 
-def python(args, timeout=120, **kwargs) -> subprocess.CompletedProcess:
+def python(args, timeout=180) -> subprocess.CompletedProcess:
     """Runs ``python ARGS`` in a fresh process at the repository root."""
-    return subprocess.run([sys.executable, *args], cwd=REPO, env=dict(_env()), capture_output=True,
-                          text=True, timeout=timeout, **kwargs)
-
-
-def frame_rows(features: dict, rows) -> dict:
-    """The given rows of a feature dict of arrays."""
-    return {name: values[rows] for name, values in features.items()}
-
-
-__all__ = ["REPO", "frame_rows", "pd", "python", "tiny_config", "tiny_export", "tiny_run",
-           "write_data_folder"]
+    return subprocess.run([sys.executable, *args], cwd=REPO, env=python_env(), capture_output=True,
+                          text=True, timeout=timeout)

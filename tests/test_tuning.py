@@ -150,6 +150,7 @@ def test_a_different_search_in_the_same_folder_is_refused(tiny_data, tiny_split,
     result = search.search(tiny_base(), out, "random", "rmse", 1, data=tiny_data, split=tiny_split,
                            overwrite=True, verbose=0)
     assert result.trials_run == ["0"]
+    assert len(json.load(open(os.path.join(out, "summary.json")))["runs"]) == 1
 
 
 # --- bad names: clear errors before any training ------------------------------------------------

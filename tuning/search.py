@@ -84,6 +84,8 @@ def search(base: Config, out_dir: str, tuner: str = "bayesian", objective: str =
         raise ValueError(f"Unknown tuner {tuner!r}; valid: {', '.join(TUNERS)}.")
     if objective not in OBJECTIVES:
         raise ValueError(f"Unknown objective {objective!r}; valid: {', '.join(OBJECTIVES)}.")
+    if int(max_trials) < 1:
+        raise ValueError(f"max_trials must be >= 1, got {max_trials}.")
     space = SearchSpace(base, only, fixed, epochs_cap, tune_epochs=tuner != "hyperband")
     settings = {"tuner": tuner, "objective": objective, "rmse_weight": rmse_weight,
                 "relevant": relevant, "seed": seed, "num_initial_points": num_initial_points,
@@ -110,8 +112,12 @@ def search(base: Config, out_dir: str, tuner: str = "bayesian", objective: str =
 
 
 def _check_same_search(out_dir: str, settings: dict, overwrite: bool) -> None:
-    """Refuses to resume a search in ``out_dir`` that was started with other settings."""
+    """Refuses to resume a search in ``out_dir`` started with other settings (``overwrite``: clears it)."""
     path = os.path.join(out_dir, "search.json")
+    if overwrite:  # KerasTuner clears its own state; clear what this module wrote
+        for name in ("search.json", "summary.json", "best_config.json", "trials.csv", "trials.md"):
+            if os.path.exists(os.path.join(out_dir, name)):
+                os.remove(os.path.join(out_dir, name))
     if overwrite or not os.path.exists(path):
         return
     previous = read_json(path)
@@ -182,6 +188,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except (ValueError, FileNotFoundError, RuntimeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: run the same command again to resume the search in {args.out}",
+              file=sys.stderr)
+        return 130
     best = report.best_trial(result.tuner)
     print(f"\nsearch done in {result.wall_seconds / 60:.1f} min ({len(result.trials_run)} trial(s) this run); "
           f"best trial {best.trial_id}: {result.tuner.oracle.objective.name} {best.score:.4f}")

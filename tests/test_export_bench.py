@@ -1,0 +1,29 @@
+"""``python -m export.bench`` on the tiny run: rows, recall and the markdown table."""
+
+import numpy as np
+
+from export import bench, bench_report, exporter
+from export.specs import InputSpecs
+from test_export_support import tiny_result
+
+
+def test_bench_rows_and_table(tmp_path_factory, tiny_data, monkeypatch):
+    monkeypatch.setattr(bench, "BUDGET_S", {"1": 0.001, "batch": 0.001})  # about 10 calls each
+    result = tiny_result(tmp_path_factory, tiny_data)
+    exporter.warm_up(result)
+    inputs = InputSpecs.from_model(result.model)
+    features = bench.request_features(result, bench.BATCH)
+    ids, vectors = bench.synthetic_catalogue(300, 8)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5) and ids[2] == "s2"
+    rows = bench.bench_catalogue(result, inputs, "synthetic-300", ids, vectors, features,
+                                 scann=bench.scann_version())
+    exact = rows[0]
+    assert exact["index"] == "brute_force" and exact["recall@10"] == 1.0 and exact["calls_1"] >= 10
+    assert 0 < exact["p50_ms_1"] <= exact["p99_ms_1"] and exact["p50_ms_256"] > 0
+    assert rows[1]["index"] == "scann" and (rows[1].get("status") == "not installed"
+                                            or rows[1]["recall@10"] > 0.5)
+    report = {"run": "r", "model": "afetler", "dimension": 8, "k": 10, "batch": 256, "cpus": 2,
+              "tensorflow": "2.20.0", "scann": None, "rows": rows, "bench_seconds": 1.0}
+    text = bench_report.markdown(report)
+    assert "| synthetic-300 | 300 | brute_force |" in text and "recall@10" in text
+    assert bench.recall(np.array([["a", "b"]]), np.array([["b", "c"]])) == 0.5
