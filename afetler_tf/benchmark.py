@@ -23,7 +23,7 @@ import sys
 import time
 from typing import Optional, Sequence
 
-from afetler_tf.benchmark_report import R_COLUMNS, T_COLUMNS, render  # noqa: F401
+from afetler_tf.benchmark_report import R_COLUMNS, T_COLUMNS, render, update_readme  # noqa: F401
 from afetler_tf.config import MODELS, Config
 
 SUITES = ("main", "seeds", "ablation")
@@ -46,7 +46,11 @@ def parse_args(argv):
     p.add_argument("--data", default="movielens-100k")
     p.add_argument("--dir", default="benchmarks", help="where suite results and charts go")
     p.add_argument("--output", default="BENCHMARKS.md")
+    p.add_argument("--readme", default="README.md",
+                   help="README whose results block gets the main tables ('' = leave it)")
     p.add_argument("--render", action="store_true", help="only re-render BENCHMARKS.md")
+    p.add_argument("--resume", action="store_true",
+                   help="keep the finished runs of an interrupted suite file and run only the rest")
     return p.parse_args(argv)
 
 
@@ -88,22 +92,45 @@ def suite_runs(suite: str, models: Sequence[str], source: str):
                 yield label, model_config("afetler", seed, source, **overrides)
 
 
-def run_suite(suite: str, models: Sequence[str], source: str, directory: str) -> None:
+def run_suite(suite: str, models: Sequence[str], source: str, directory: str,
+              resume: bool = False) -> None:
     """Runs a suite, rewriting its file after every run (a partial suite is
-    marked as such, so an interrupted benchmark still reports what it did)."""
+    marked as such, so an interrupted benchmark still reports what it did).
+
+    With ``resume``, the runs already in the suite file (same label and seed)
+    are kept and only the missing ones run; the wall time adds up.
+    """
     from afetler_tf.data import load_dataset
     from afetler_tf.io import write_json
     data = load_dataset(source)
-    start = time.time()
     planned = list(suite_runs(suite, models, source))
-    payload = {"suite": suite, "source": source, "split": "random", "machine": machine(),
-               "planned": len(planned), "runs": []}
     path = os.path.join(directory, f"{suite}.json")
+    payload = _resumed(path, source) if resume else None
+    payload = payload or {"suite": suite, "source": source, "split": "random", "runs": [],
+                          "wall_seconds": 0.0}
+    payload.update(machine=machine(), planned=len(planned))
+    done = {(r["label"], r["seed"]) for r in payload["runs"]}
     os.makedirs(directory, exist_ok=True)
+    start, before = time.time(), payload["wall_seconds"]
     for label, config in planned:
+        if (label, config.data.seed) in done:
+            print(f"    {label} (seed {config.data.seed}): kept from {path}", flush=True)
+            continue
         payload["runs"].append(run_one(config, data, label))
-        payload["wall_seconds"] = time.time() - start
+        payload["wall_seconds"] = before + time.time() - start
         write_json(path, payload)
+
+
+def _resumed(path: str, source: str) -> Optional[dict]:
+    """The suite file at ``path`` when it holds runs on ``source``, else None."""
+    from afetler_tf.io import read_json
+    if not os.path.exists(path):
+        return None
+    payload = read_json(path)
+    if payload.get("source") != source:
+        raise ValueError(f"{path} holds runs on {payload.get('source')!r}, not {source!r}: "
+                         "drop --resume or use another --dir.")
+    return payload
 
 
 def machine() -> dict:
@@ -122,13 +149,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
     if not args.render:
         for suite in args.suite:
-            run_suite(suite, args.models, args.data, args.dir)
+            run_suite(suite, args.models, args.data, args.dir, resume=args.resume)
     text = render(args.dir)
     tmp = f"{args.output}.tmp"
     with open(tmp, "w") as f:
         f.write(text)
     os.replace(tmp, args.output)
     print(f"wrote {args.output}")
+    if args.readme and os.path.exists(args.readme) and update_readme(args.readme, args.dir):
+        print(f"updated the results block of {args.readme}")
     return 0
 
 

@@ -117,6 +117,51 @@ def chart(directory: str, groups: dict, name: str) -> str:
     return path
 
 
+# Sections other commands write as ``benchmarks/<name>.md`` (``python -m
+# tuning.compare``, ``python -m export.bench``, ...), appended in this order,
+# then any other ``*.md`` there alphabetically. They cannot be rendered here:
+# afetler_tf never imports export/ or tuning/.
+SECTION_ORDER = ("tuning", "export")
+
+
+def section_files(directory: str) -> list:
+    """Paths of the ``*.md`` sections in ``directory``, in SECTION_ORDER first."""
+    names = sorted(f[:-3] for f in os.listdir(directory) if f.endswith(".md")) \
+        if os.path.isdir(directory) else []
+    ordered = [n for n in SECTION_ORDER if n in names] + [n for n in names if n not in SECTION_ORDER]
+    return [os.path.join(directory, f"{n}.md") for n in ordered]
+
+
+README_START, README_END = "<!-- results:start -->", "<!-- results:end -->"
+
+
+def readme_results(directory: str) -> str:
+    """The main suite's two tables, for README's results block."""
+    suite = load_suites(directory).get("main")
+    if suite is None:
+        return "No benchmark has run yet: `python -m afetler_tf.benchmark`."
+    groups = grouped(suite["runs"])
+    return "\n".join([
+        "MovieLens-100k, random 80/20 split, seed 42, `python -m afetler_tf.benchmark` "
+        "(every suite, the ablations and the machine: [BENCHMARKS.md](BENCHMARKS.md)).", "",
+        "Protocol R (the paper's table):", "", metric_table(groups, "R", R_COLUMNS), "",
+        "Protocol T (full catalogue, relevant = all test items):", "",
+        metric_table(groups, "T", T_COLUMNS)])
+
+
+def update_readme(path: str, directory: str) -> bool:
+    """Rewrites the block between README_START and README_END; False if absent."""
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    if README_START not in text or README_END not in text:
+        return False
+    head, rest = text.split(README_START, 1)
+    tail = rest.split(README_END, 1)[1]
+    from afetler_tf.io import atomic_write_text
+    atomic_write_text(path, f"{head}{README_START}\n{readme_results(directory)}\n{README_END}{tail}")
+    return True
+
+
 def render(directory: str) -> str:
     suites = load_suites(directory)
     out = ["# Benchmarks", "",
@@ -137,4 +182,7 @@ def render(directory: str) -> str:
                 "### Protocol T (full catalogue)", "", metric_table(groups, "T", T_COLUMNS), ""]
         path = chart(directory, groups, name)
         out += [f"![{name}]({path})", ""]
+    for path in section_files(directory):
+        with open(path, encoding="utf-8") as f:
+            out += [f.read().strip(), ""]
     return "\n".join(out)

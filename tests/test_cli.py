@@ -103,3 +103,48 @@ def test_benchmark_renders_suite_files(tmp_path):
     assert "| deepfm | 0.6000 |" in text
     assert "| mf | 0.2500 |" in text or "| mf | **0.2500** |" in text
     assert os.path.exists(tmp_path / "main.png")
+
+
+def test_benchmark_appends_the_sections_other_commands_wrote(tmp_path):
+    """tuning.md and export.md come first in that order, then the rest alphabetically."""
+    for name in ("zeta", "export", "tuning"):
+        (tmp_path / f"{name}.md").write_text(f"## {name} section\n\nbody of {name}\n")
+    text = benchmark.render(str(tmp_path))
+    positions = [text.index(f"## {name} section") for name in ("tuning", "export", "zeta")]
+    assert positions == sorted(positions)
+    assert "body of zeta" in text
+
+
+def test_benchmark_resume_keeps_finished_runs(tmp_path, monkeypatch):
+    """--resume runs only what the suite file lacks; a fresh run starts over."""
+    calls = []
+
+    def fake_run_one(config, data, label):
+        calls.append((label, config.data.seed))
+        return {"label": label, "model": config.model, "seed": config.data.seed, "metrics": {},
+                "fit_seconds": 1.0, "wall_seconds": 1.0, "epochs": 1}
+
+    monkeypatch.setattr(benchmark, "run_one", fake_run_one)
+    monkeypatch.setattr("afetler_tf.data.load_dataset", lambda source: None)
+    models = ["popularity", "mf"]
+    benchmark.run_suite("seeds", models, "movielens-100k", str(tmp_path))
+    assert len(calls) == 6
+    payload = json.loads((tmp_path / "seeds.json").read_text())
+    payload["runs"] = payload["runs"][:4]  # as if killed after four runs
+    (tmp_path / "seeds.json").write_text(json.dumps(payload))
+    calls.clear()
+    benchmark.run_suite("seeds", models, "movielens-100k", str(tmp_path), resume=True)
+    assert calls == [("mf", 2), ("mf", 3)]
+    assert len(json.loads((tmp_path / "seeds.json").read_text())["runs"]) == 6
+    with pytest.raises(ValueError, match="drop --resume"):
+        benchmark.run_suite("seeds", models, "other-source", str(tmp_path), resume=True)
+
+
+def test_benchmark_rewrites_only_the_readme_results_block(tmp_path):
+    from afetler_tf import benchmark_report
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{benchmark_report.README_START}\nold\n{benchmark_report.README_END}\nrest\n")
+    assert benchmark_report.update_readme(str(readme), str(tmp_path / "empty"))
+    text = readme.read_text()
+    assert text.startswith("intro\n") and text.endswith("rest\n") and "old" not in text
+    assert "No benchmark has run yet" in text
