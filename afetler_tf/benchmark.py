@@ -7,6 +7,8 @@ without the others):
   main      every model, random split, seed 42 (protocols R and T)
   seeds     every model, random split, seeds 1-3 (mean ± std)
   ablation  AFETLER and AFETLER without each component, seeds 1-3
+  cold      new items (cold-items split, protocol C), seeds 1-3: random,
+            category popularity, content-only tower, AFETLER + NewItemGAN
 
 Examples::
 
@@ -23,10 +25,11 @@ import sys
 import time
 from typing import Optional, Sequence
 
-from afetler_tf.benchmark_report import R_COLUMNS, T_COLUMNS, render, update_readme  # noqa: F401
+from afetler_tf.benchmark_report import (  # noqa: F401
+    COLD_MODELS, R_COLUMNS, T_COLUMNS, render, update_readme)
 from afetler_tf.config import MODELS, Config
 
-SUITES = ("main", "seeds", "ablation")
+SUITES = ("main", "seeds", "ablation", "cold")
 BASELINE_ORDER = ("popularity", "mf", "deepfm", "two_tower", "afetler")
 ABLATIONS = {
     "full": {},
@@ -58,8 +61,11 @@ def run_one(config: Config, data, label: str) -> dict:
     from afetler_tf.pipeline import run
     print(f"[{time.strftime('%H:%M:%S')}] {label} ...", flush=True)
     result = run(config, verbose=0, data=data)
+    cold = result.metrics.get("C")
+    extra = f", C ndcg@10 {cold['ndcg@10']:.4f}, C rmse {cold.get('rmse', float('nan')):.4f}" if cold else ""
     print(f"    {label}: fit {result.fit_seconds:.0f}s, T ndcg@10 "
-          f"{result.metrics['T']['ndcg@10']:.4f}, R rmse {result.metrics['R']['rmse']:.4f}", flush=True)
+          f"{result.metrics['T']['ndcg@10']:.4f}, R rmse {result.metrics['R']['rmse']:.4f}{extra}",
+          flush=True)
     return {"label": label, "model": config.model, "seed": config.data.seed,
             "metrics": result.metrics, "fit_seconds": result.fit_seconds,
             "wall_seconds": result.wall_seconds, "epochs": _epochs(result.history)}
@@ -70,9 +76,9 @@ def _epochs(history: dict) -> int:
     return max(lengths) if lengths else 0
 
 
-def model_config(model: str, seed: int, source: str, **afetler) -> Config:
+def model_config(model: str, seed: int, source: str, split: str = "random", **afetler) -> Config:
     config = Config(model=model)
-    config = config.replace(data={"seed": seed, "source": source, "split": "random"},
+    config = config.replace(data={"seed": seed, "source": source, "split": split},
                             train={"seed": seed})
     return config.replace(afetler=afetler) if afetler else config
 
@@ -90,6 +96,10 @@ def suite_runs(suite: str, models: Sequence[str], source: str):
         for label, overrides in ABLATIONS.items():
             for seed in (1, 2, 3):
                 yield label, model_config("afetler", seed, source, **overrides)
+    elif suite == "cold":
+        for label, model in COLD_MODELS.items():
+            for seed in (1, 2, 3):
+                yield label, model_config(model, seed, source, split="cold-items")
 
 
 def run_suite(suite: str, models: Sequence[str], source: str, directory: str,
@@ -106,7 +116,8 @@ def run_suite(suite: str, models: Sequence[str], source: str, directory: str,
     planned = list(suite_runs(suite, models, source))
     path = os.path.join(directory, f"{suite}.json")
     payload = _resumed(path, source) if resume else None
-    payload = payload or {"suite": suite, "source": source, "split": "random", "runs": [],
+    split = "cold-items" if suite == "cold" else "random"
+    payload = payload or {"suite": suite, "source": source, "split": split, "runs": [],
                           "wall_seconds": 0.0}
     payload.update(machine=machine(), planned=len(planned))
     done = {(r["label"], r["seed"]) for r in payload["runs"]}

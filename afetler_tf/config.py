@@ -11,7 +11,8 @@ import dataclasses
 import json
 from typing import Any, Optional
 
-MODELS = ("afetler", "two_tower", "mf", "deepfm", "popularity")
+MODELS = ("afetler", "two_tower", "mf", "deepfm", "popularity", "random", "category_popularity",
+          "content_tower")
 SPLITS = ("random", "temporal", "cold-items", "none")
 
 
@@ -189,6 +190,64 @@ class AfetlerConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class GanConfig:
+    """NewItemGAN: content -> item vector for items without interactions (DESIGN §3).
+
+    Generator loss = adversarial_weight * L_adv
+                     + similarity_weight * mean (1 - cos(G(x), p_v))^2
+                     + retrieval_weight * L_retrieval(frozen p_u, G(x)).
+
+    Attributes:
+        enabled: Train the generator as the last stage of ``Afetler.fit`` and
+            embed new items with it (off: new items take the tower's OOV path).
+        min_interactions: Items with fewer training interactions than this
+            (1 = only items never seen in training) are embedded by the
+            generator; the others by the trained item tower.
+        hidden_units: Hidden sizes of the generator and discriminator MLPs.
+        embedding_dim: Width of each content-feature embedding.
+        dropout: Dropout after each hidden layer of the generator.
+        adversarial_weight: Weight of the generator's adversarial loss.
+        similarity_weight: lambda_s of the cosine term.
+        retrieval_weight: Weight of the retrieval loss against the frozen
+            query tower (in-batch softmax with log-Q correction).
+        epochs: Maximum number of GAN epochs.
+        patience: Early-stopping patience, on the validation loss of held-out
+            warm items (the cold-start situation the generator is for).
+        batch_size: Interactions per batch.
+        g_learning_rate: Adam learning rate of the generator.
+        d_learning_rate: Adam learning rate of the discriminator.
+        validation_items: Share of the warm items held out for early stopping.
+    """
+
+    enabled: bool = True
+    min_interactions: int = 1
+    hidden_units: tuple[int, ...] = (128,)
+    embedding_dim: int = 32
+    dropout: float = 0.3
+    adversarial_weight: float = 0.05
+    similarity_weight: float = 1.0
+    retrieval_weight: float = 1.0
+    epochs: int = 30
+    patience: int = 3
+    batch_size: int = 512
+    g_learning_rate: float = 0.0005
+    d_learning_rate: float = 0.001
+    validation_items: float = 0.1
+
+    def __post_init__(self):
+        if self.min_interactions < 1:
+            raise ValueError(f"gan.min_interactions must be >= 1, got {self.min_interactions!r}")
+        if not 0.0 <= self.dropout < 1.0 or not 0.0 < self.validation_items < 1.0:
+            raise ValueError(f"gan.dropout must be in [0, 1) and gan.validation_items in (0, 1); got "
+                             f"{self.dropout!r} and {self.validation_items!r}")
+        weights = (self.adversarial_weight, self.similarity_weight, self.retrieval_weight)
+        if min(weights) < 0 or not any(weights):
+            raise ValueError(f"gan loss weights must be >= 0 and not all 0, got {weights!r}")
+        if min(self.epochs, self.batch_size, self.embedding_dim, *self.hidden_units) < 1:
+            raise ValueError("gan.epochs, batch_size, embedding_dim and hidden_units must be >= 1")
+
+
+@dataclasses.dataclass(frozen=True)
 class Config:
     """Everything one ``fit`` run needs."""
 
@@ -199,6 +258,7 @@ class Config:
     afetler: AfetlerConfig = AfetlerConfig()
     mf: MFConfig = MFConfig()
     deepfm: DeepFMConfig = DeepFMConfig()
+    gan: GanConfig = GanConfig()
 
     def __post_init__(self):
         if self.model not in MODELS:

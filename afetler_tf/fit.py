@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import tempfile
 import time
 from typing import Optional, Sequence
 
 from afetler_tf.config import MODELS, SPLITS, Config
+from afetler_tf.distribute import STRATEGIES
 
 PRIMARY = {"R": ["rmse", "mae", "accuracy@10", "precision@10", "roc_auc@10"],
            "T": ["precision@10", "recall@10", "ndcg@10", "map@10", "hit_rate@10", "coverage@10"],
@@ -38,6 +41,16 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
                    help="override any config field, e.g. --set tower.temperature=0.05 (JSON values)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.add_argument("--strategy", choices=STRATEGIES, default="default",
+                   help="tf.distribute strategy; multiworker and parameter_server read TF_CONFIG")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace a finished run (or another config's run) in --out; without it "
+                        "an unfinished run of the same config is resumed")
+    p.add_argument("--stream", action="store_true",
+                   help="--data is a folder of sharded logs (interactions/*.csv|parquet|tfrecord) "
+                        "read with tf.data, never whole in memory (see afetler_tf.stream)")
+    p.add_argument("--skip-bad-records", action="store_true",
+                   help="with --stream: skip and count malformed records instead of stopping")
     return p.parse_args(argv)
 
 
@@ -91,19 +104,90 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except (ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    from afetler_tf.pipeline import run  # imports TensorFlow: after argument checks
+    from afetler_tf import distribute, resume  # import TensorFlow: after argument checks
 
-    out = args.out or f"runs/{config.model}-{config.data.split}-{config.data.seed}"
-    verbose = 0 if args.quiet else 1
-    start = time.time()
     try:
-        result = run(config, out_dir=out, verbose=verbose, relevant=args.relevant)
+        tf_config = (distribute.read_tf_config(args.strategy)
+                     if args.strategy in ("multiworker", "parameter_server") else None)
+        if tf_config and args.strategy == "parameter_server" and \
+                tf_config["task"]["type"] in ("worker", "ps"):
+            distribute.serve(tf_config)  # blocks: the chief drives training
+            return 0
+        strategy = distribute.make_strategy(args.strategy, tf_config)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    out = args.out or f"runs/{config.model}-{config.data.split}-{config.data.seed}"
+    chief = distribute.is_chief(tf_config)
+    config_dict = json.loads(config.to_json())
+    if chief:
+        try:
+            status = resume.check_run_dir(out, config_dict, args.overwrite)
+        except resume.RunDirError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        if status == "resume":
+            print(f"resuming the unfinished run in {out}/ (same config); finished stages and "
+                  f"epochs are kept", flush=True)
+        resume.mark_run(out, config_dict, "running", strategy=args.strategy)
+    code = _train(args, config, config_dict, out, chief, tf_config,
+                  strategy if args.strategy != "default" else None)
+    if code and chief and status != "resume":  # failed before training (e.g. bad data): no run
+        resume.forget_run(out)
+    return code
+
+
+def _train(args, config: Config, config_dict: dict, out: str, chief: bool, tf_config, strategy) -> int:
+    from afetler_tf import distribute, io, resume
+    from afetler_tf.pipeline import run
+
+    start = time.time()
+    if args.stream:
+        return _train_stream(args, config, config_dict, out, chief, strategy)
+    try:
+        result = run(config, out_dir=out if chief else None, verbose=0 if args.quiet else 1,
+                     relevant=args.relevant, checkpoint_dir=os.path.join(out, resume.CHECKPOINTS),
+                     strategy=strategy)
     except (ValueError, FileNotFoundError) as e:  # bad data or paths: the message says what to do
         print(f"error: {e}", file=sys.stderr)
         return 2
+    task = distribute.task_name(tf_config)
+    if chief:
+        resume.mark_run(out, config_dict, "finished", strategy=args.strategy, task=task)
+    else:  # the chief writes the run; a worker leaves its own metrics beside it
+        with tempfile.TemporaryDirectory() as scratch:  # saving is collective: every worker saves
+            result.model.save(scratch)
+        io.write_json(os.path.join(out, "workers", f"{task}.json"), {"metrics": result.metrics})
     print(f"\n{config.model} on {config.data.source} ({config.data.split} split, seed "
           f"{config.data.seed}), {time.time() - start:.0f}s\n{results_table(result.metrics)}")
-    print(f"run written to {out}/ (metrics.json, report.md, config.json, weights/)")
+    if chief:
+        print(f"run written to {out}/ (metrics.json, report.md, config.json, weights/)")
+    return 0
+
+
+def _train_stream(args, config: Config, config_dict: dict, out: str, chief: bool, strategy) -> int:
+    import contextlib
+
+    from afetler_tf import resume
+    from afetler_tf.stream import fit_stream
+
+    if config.model != "afetler":
+        print(f"error: --stream trains the AFETLER network (without MCAU; see afetler_tf.stream), "
+              f"not {config.model!r}: drop --model or --stream.", file=sys.stderr)
+        return 2
+    try:
+        with strategy.scope() if strategy is not None else contextlib.nullcontext():
+            result = fit_stream(config, config.data.source, out_dir=out if chief else None,
+                                checkpoint_dir=os.path.join(out, resume.CHECKPOINTS),
+                                skip_bad=args.skip_bad_records, verbose=0 if args.quiet else 1)
+    except (ValueError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if chief:
+        resume.mark_run(out, config_dict, "finished", strategy=args.strategy)
+    losses = "  ".join(f"{k} {v:.4f}" for k, v in result.metrics["stream"].items() if v)
+    print(f"\nstreamed fit of {result.scan.train} training records ({result.scan.bad} bad "
+          f"skipped), {result.fit_seconds:.0f}s\n  validation: {losses}")
     return 0
 
 

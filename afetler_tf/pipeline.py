@@ -8,18 +8,22 @@ This is the Python API behind ``python -m afetler_tf.fit``::
 
 A run directory holds ``config.json`` (the resolved config), ``metrics.json``
 (keyed by protocol, then metric), ``history.json``, ``report.md``, plots and
-``weights/``. Every file a later step reads is written atomically.
+``weights/``; tower models also write the item index ``index/item_vectors.npz``
+and a run may hold items added later (``added_items.csv``; see
+:mod:`afetler_tf.catalogue`). Every file a later step reads is written atomically.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import inspect
 import json
 import os
 import time
 from typing import Optional
 
-from afetler_tf import report
+from afetler_tf import catalogue, report
 from afetler_tf.config import Config
 from afetler_tf.data import Dataset, Split, load_dataset, make_split
 from afetler_tf.evaluate import evaluate
@@ -57,15 +61,21 @@ def prepare(config: Config, verbose: int = 1, data: Optional[Dataset] = None) ->
 
 
 def run(config: Config, out_dir: Optional[str] = None, verbose: int = 1,
-        data: Optional[Dataset] = None, relevant: str = "all") -> RunResult:
-    """Trains and evaluates ``config.model``; writes the run directory if given."""
+        data: Optional[Dataset] = None, relevant: str = "all",
+        checkpoint_dir: Optional[str] = None, strategy=None) -> RunResult:
+    """Trains and evaluates ``config.model``; writes the run directory if given.
+
+    ``checkpoint_dir`` makes the fit resumable (models whose ``fit`` takes
+    one: afetler, two_tower); ``strategy`` is a ``tf.distribute.Strategy``
+    (see :mod:`afetler_tf.distribute`) the model is built and trained under.
+    """
     start = time.time()
     data, split = prepare(config, verbose, data)
     model = build_model(config)
     if verbose:
         print(f"training {model.name} ...", flush=True)
     t0 = time.time()
-    history = model.fit(data, split, verbose=2 if verbose else 0)
+    history = _fit(model, data, split, 2 if verbose else 0, checkpoint_dir, strategy)
     fit_seconds = time.time() - t0
     if verbose:
         print(f"trained in {fit_seconds:.1f}s; evaluating ...", flush=True)
@@ -78,6 +88,17 @@ def run(config: Config, out_dir: Optional[str] = None, verbose: int = 1,
     return result
 
 
+def _fit(model: Recommender, data: Dataset, split: Split, verbose: int,
+         checkpoint_dir: Optional[str], strategy) -> dict:
+    kwargs = {}
+    if checkpoint_dir and "checkpoint_dir" in inspect.signature(model.fit).parameters:
+        kwargs["checkpoint_dir"] = checkpoint_dir
+    elif checkpoint_dir and verbose:
+        print(f"note: {model.name} does not checkpoint; a killed fit starts over", flush=True)
+    with strategy.scope() if strategy is not None else contextlib.nullcontext():
+        return model.fit(data, split, verbose=verbose, **kwargs)
+
+
 def write_run(result: RunResult, out_dir: str) -> None:
     """Writes config, metrics, history, weights, report and plots."""
     os.makedirs(out_dir, exist_ok=True)
@@ -85,6 +106,8 @@ def write_run(result: RunResult, out_dir: str) -> None:
     report.write_metrics_json(os.path.join(out_dir, "metrics.json"), result.metrics)
     report.write_metrics_json(os.path.join(out_dir, "history.json"), result.history)
     result.model.save(os.path.join(out_dir, "weights"))
+    if hasattr(result.model, "candidate_encoder"):
+        catalogue.write_index(out_dir, result.model, result.data.items["item_id"])
     report.write_report(out_dir, result.config.to_dict(), result.metrics, result.history,
                         result.wall_seconds)
 
@@ -95,6 +118,7 @@ def load_run(run_dir: str, verbose: int = 0) -> RunResult:
     data, split = prepare(config, verbose)
     model = build_model(config)
     model.load(os.path.join(run_dir, "weights"), data, split)
+    catalogue.apply_added(run_dir, data, model)  # items added after training (add_items)
     with open(os.path.join(run_dir, "metrics.json")) as f:
         metrics = json.load(f)
     return RunResult(config, data, split, model, metrics, {}, 0.0, 0.0)

@@ -3,6 +3,7 @@
 CLI::
 
     python -m afetler_tf.recommend --run runs/afetler-random-42 --user 42 --k 10 --explain
+    python -m afetler_tf.recommend --run runs/afetler-random-42 --item 50 --users 100   # UserRec
 
 Python::
 
@@ -10,6 +11,7 @@ Python::
     from afetler_tf.recommend import recommend
     result = load_run("runs/afetler-random-42")
     recommend(result.model, result.data, result.split, "42", k=10, explain=True)
+    recommend_users(result.model, result.data, result.split, "50", n=100)  # whom to market to
 """
 
 from __future__ import annotations
@@ -64,22 +66,50 @@ def recommend(model: Recommender, data: Dataset, split: Split, user_id: str, k: 
     return out
 
 
+def recommend_users(model: Recommender, data: Dataset, split: Split, item_id: str,
+                    n: int = 100) -> pd.DataFrame:
+    """UserRec: the ``n`` users to market ``item_id`` to (DESIGN §5).
+
+    The item's vector is scored against every user of ``data.users``; users
+    who already interacted with it in the training part are skipped.
+
+    Returns:
+        DataFrame with rank, user_id and score.
+    """
+    from afetler_tf.feedback.userrec import users_for_item
+    known = pd.concat([split.train, split.validation])
+    return users_for_item(model, str(item_id), data.users["user_id"].astype(str).to_numpy(object), n,
+                          known)
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     p = argparse.ArgumentParser(prog="python -m afetler_tf.recommend", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--run", required=True, help="a run directory written by afetler_tf.fit")
-    p.add_argument("--user", required=True, help="user id")
+    who = p.add_mutually_exclusive_group(required=True)
+    who.add_argument("--user", help="user id: recommend items to this user")
+    who.add_argument("--item", help="item id: recommend users to market it to (UserRec)")
     p.add_argument("--k", type=int, default=10)
+    p.add_argument("--users", type=int, default=100, help="audience size with --item")
     p.add_argument("--explain", action="store_true",
                    help="show the history items the attention leaned on")
     args = p.parse_args(argv)
     from afetler_tf.pipeline import load_run
     try:
         result = load_run(args.run)
-        table = recommend(result.model, result.data, result.split, args.user, args.k, args.explain)
+        if args.item is not None:
+            table = recommend_users(result.model, result.data, result.split, args.item, args.users)
+        else:
+            table = recommend(result.model, result.data, result.split, args.user, args.k, args.explain)
     except (ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    if args.item is not None:
+        known = args.item in set(result.split.train["item_id"])
+        print(f"top {len(table)} users to market item {args.item} to"
+              + ("" if known else " (unknown item: OOV id, content features)"))
+        print(table.to_string(index=False))
+        return 0
     known = args.user in set(result.split.train["user_id"])
     print(f"top {args.k} for user {args.user}" + ("" if known else " (unknown user: OOV profile)"))
     with pd.option_context("display.max_colwidth", 120, "display.width", 200):

@@ -65,14 +65,22 @@ def pair_examples(space: FeatureSpace, frame: pd.DataFrame, probabilities: pd.Se
 
 
 def make_dataset(features: Mapping[str, np.ndarray], labels: Optional[np.ndarray], batch_size: int,
-                 shuffle: bool = False, seed: int = 42) -> tf.data.Dataset:
-    """Batches of features (or (features, labels)); reshuffled every epoch when ``shuffle``."""
+                 shuffle: bool = False, seed: int = 42,
+                 drop_remainder: bool = False) -> tf.data.Dataset:
+    """Batches of features (or (features, labels)); reshuffled every epoch when ``shuffle``.
+
+    In-memory data is sharded across workers by element (AutoShardPolicy.DATA):
+    every worker holds the same arrays and takes its share of each batch.
+    """
     data = dict(features) if labels is None else (dict(features), labels)
     ds = tf.data.Dataset.from_tensor_slices(data)
     if shuffle:
         n = len(next(iter(features.values())))
         ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
-    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return ds.batch(batch_size, drop_remainder=drop_remainder).with_options(options).prefetch(
+        tf.data.AUTOTUNE)
 
 
 class EpochLog(tf.keras.callbacks.Callback):
@@ -91,6 +99,24 @@ class EpochLog(tf.keras.callbacks.Callback):
         print(f"{self._prefix}epoch {epoch + 1:3d}  loss {logs.get('loss', float('nan')):.4f}  "
               f"{self._monitor} {logs.get(self._monitor, float('nan')):.4f}  "
               f"({time.perf_counter() - self._start:.1f}s)", flush=True)
+
+
+class MeanOverReplicas(tf.keras.callbacks.Callback):
+    """Turns Keras' per-epoch logs from sums over replicas into means.
+
+    Under a strategy with several replicas Keras reduces the values a TFRS
+    ``train_step``/``test_step`` returns by summing them over the replicas, so
+    with N replicas every logged loss would read N times its per-replica mean.
+    Runs first, so later callbacks (early stopping, checkpoints) see means.
+    """
+
+    def __init__(self, replicas: int):
+        super().__init__()
+        self._replicas = replicas
+
+    def on_epoch_end(self, epoch, logs=None):
+        for key, value in list((logs or {}).items()):
+            logs[key] = float(value) / self._replicas
 
 
 class ValidationRanking(tf.keras.callbacks.Callback):
@@ -120,7 +146,8 @@ def fit_with_early_stopping(model: tf.keras.Model, train: tf.data.Dataset,
                             validation: Optional[tf.data.Dataset], epochs: int, patience: int,
                             monitor: str = "val_rmse", verbose: int = 1,
                             checkpoint_dir: Optional[str] = None, prefix: str = "",
-                            callbacks: Sequence[tf.keras.callbacks.Callback] = ()) -> dict:
+                            callbacks: Sequence[tf.keras.callbacks.Callback] = (),
+                            steps_per_epoch: Optional[int] = None) -> dict:
     """Runs ``model.fit``, stopping on ``monitor`` and restoring the best weights.
 
     Args:
@@ -131,44 +158,113 @@ def fit_with_early_stopping(model: tf.keras.Model, train: tf.data.Dataset,
         patience: Epochs without improvement of ``monitor`` before stopping.
         monitor: A Keras log key, minimised.
         verbose: 0 silent, 1 one line per epoch.
-        checkpoint_dir: If given, a BackupAndRestore callback there lets a
-            killed fit, started again, resume from its last finished epoch.
+        checkpoint_dir: If given, the stage is resumable (``resume.StageCheckpoint``):
+            every epoch is checkpointed there, a killed fit started again goes
+            on from its last finished epoch, and a finished stage is skipped
+            (its weights restored, its recorded history returned).
         prefix: Text before each progress line (e.g. the stage name).
         callbacks: Run before the others (e.g. ValidationRanking, whose
             logged metric can be the monitor; ``val_ndcg*`` is maximised).
+        steps_per_epoch: Batches per epoch, for repeated (streamed) input.
 
     Returns:
         JSON-serialisable history: per-epoch logs, ``best_epoch`` (1-based)
         and ``best_<monitor>`` when validating, and ``fit_seconds``.
     """
     mode = "max" if monitor.startswith("val_ndcg") else "min"
+    train, validation, steps = _steps_for_parameter_servers(train, validation, steps_per_epoch)
+    replicas = tf.distribute.get_strategy().num_replicas_in_sync
+    if replicas > 1:
+        callbacks = [MeanOverReplicas(replicas), *callbacks]
+    if checkpoint_dir:
+        return _fit_resumable(model, train, validation, epochs, patience, monitor, mode, verbose,
+                              checkpoint_dir, prefix, list(callbacks), steps)
     callbacks = list(callbacks)
     if verbose:
         callbacks.append(EpochLog(monitor if validation is not None else "loss", prefix))
     if validation is not None:
         callbacks.append(tf.keras.callbacks.EarlyStopping(
             monitor=monitor, mode=mode, patience=patience, restore_best_weights=True))
-    if checkpoint_dir:
-        callbacks.append(tf.keras.callbacks.BackupAndRestore(checkpoint_dir))
     start = time.perf_counter()
     history = model.fit(train, validation_data=validation, epochs=epochs, verbose=0,
-                        callbacks=callbacks)
+                        callbacks=callbacks, **steps)
     result = {key: [float(v) for v in values] for key, values in history.history.items()}
-    result["fit_seconds"] = time.perf_counter() - start
-    if validation is not None and result.get(monitor):
+    return _summarise(result, time.perf_counter() - start, monitor if validation is not None
+                      else None, mode)
+
+
+def _steps_for_parameter_servers(train, validation, steps_per_epoch) -> tuple:
+    """(train, validation, model.fit step arguments).
+
+    ParameterServerStrategy needs endless datasets and explicit step counts:
+    finite datasets are repeated and their cardinality becomes the count.
+    """
+    steps = {"steps_per_epoch": steps_per_epoch}
+    if not isinstance(tf.distribute.get_strategy(), tf.distribute.ParameterServerStrategy):
+        return train, validation, steps
+    if steps_per_epoch is None:
+        steps["steps_per_epoch"] = int(train.cardinality())
+        train = train.repeat()
+    if validation is not None and int(validation.cardinality()) > 0:
+        steps["validation_steps"] = int(validation.cardinality())
+        validation = validation.repeat()
+    return train, validation, steps
+
+
+def _summarise(result: dict, seconds: float, monitor: Optional[str], mode: str) -> dict:
+    result["fit_seconds"] = seconds
+    if monitor and result.get(monitor):
         best = int(np.argmax(result[monitor]) if mode == "max" else np.argmin(result[monitor]))
         result["best_epoch"] = best + 1
         result[f"best_{monitor}"] = result[monitor][best]
     return result
 
 
+def _fit_resumable(model, train, validation, epochs, patience, monitor, mode, verbose,
+                   checkpoint_dir, prefix, callbacks, steps: dict) -> dict:
+    """fit_with_early_stopping with a StageCheckpoint (see its docstring)."""
+    from afetler_tf.resume import StageCheckpoint
+    stage = StageCheckpoint(checkpoint_dir, model)
+    done = stage.finished()
+    if done is not None:
+        if verbose:
+            print(f"{prefix}stage already finished ({checkpoint_dir}): skipped, weights restored",
+                  flush=True)
+        return done
+    initial_epoch = stage.restore()
+    if verbose and initial_epoch:
+        print(f"{prefix}resuming after epoch {initial_epoch} ({checkpoint_dir})", flush=True)
+    if verbose:
+        callbacks.append(EpochLog(monitor if validation is not None else "loss", prefix))
+    callbacks.append(stage.callback(monitor if validation is not None else None, mode, patience))
+    start = time.perf_counter()
+    if initial_epoch < epochs and not stage.state["stopped"]:
+        model.fit(train, validation_data=validation, epochs=epochs, initial_epoch=initial_epoch,
+                  verbose=0, callbacks=callbacks, **steps)
+    logs = stage.state["logs"]
+    result = {key: [float(epoch_logs.get(key, np.nan)) for epoch_logs in logs]
+              for key in (logs[0] if logs else {})}
+    result = _summarise(result, time.perf_counter() - start,
+                        monitor if validation is not None else None, mode)
+    result["resumed_after_epoch"] = initial_epoch
+    stage.finish(result)
+    return result
+
+
 def fit_model(model: tf.keras.Model, train: dict, validation: dict, cfg: TrainConfig,
               verbose: int = 1, checkpoint_dir: Optional[str] = None,
               monitor: str = "val_total_loss", prefix: str = "", callbacks=()) -> dict:
-    """Compiles a TFRS model with Adam and fits it on feature dicts."""
+    """Compiles a TFRS model with Adam and fits it on feature dicts.
+
+    Under a strategy with several replicas the last partial batch of each
+    epoch is dropped (a replica must never get an empty share of a batch:
+    its in-batch softmax would be NaN).
+    """
     model.compile(optimizer=tf.keras.optimizers.Adam(cfg.learning_rate))
+    several = tf.distribute.get_strategy().num_replicas_in_sync > 1
     return fit_with_early_stopping(
-        model, make_dataset(train, None, cfg.batch_size, shuffle=True, seed=cfg.seed),
+        model, make_dataset(train, None, cfg.batch_size, shuffle=True, seed=cfg.seed,
+                            drop_remainder=several),
         make_dataset(validation, None, 4096), cfg.epochs, cfg.patience, monitor,
         verbose=verbose, checkpoint_dir=checkpoint_dir, prefix=prefix, callbacks=callbacks)
 

@@ -142,12 +142,13 @@ def catalogue(result: RunResult) -> tuple[np.ndarray, np.ndarray]:
 
 def _module(kind: str, result: RunResult, inputs: InputSpecs, index: str) -> tf.Module:
     network = result.model.network
+    encoder = getattr(result.model, "candidate_encoder", network.candidate_tower)  # + NewItemGAN
     if kind == "query":
         return QueryModule(network.query_tower, inputs)
     if kind == "candidate":
-        return CandidateModule(network.candidate_tower, inputs)
+        return CandidateModule(encoder, inputs)
     if kind == "ranker":
-        return RankerModule(network, inputs)
+        return RankerModule(network, inputs, candidate_tower=encoder)
     ids, vectors = catalogue(result)
     return IndexModule(network.query_tower, build_index(index, vectors, ids), max_k(index, len(ids)),
                        inputs)

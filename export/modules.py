@@ -88,10 +88,11 @@ class RankerModule(tf.Module):
     those parts are attributes here so the SavedModel tracks them.
     """
 
-    def __init__(self, network, inputs: InputSpecs):
+    def __init__(self, network, inputs: InputSpecs, candidate_tower=None):
         super().__init__(name="ranker")
         self.query_tower = network.query_tower
-        self.candidate_tower = network.candidate_tower
+        # New items: the model's candidate encoder (tower or NewItemGAN generator).
+        self.candidate_tower = candidate_tower if candidate_tower is not None else network.candidate_tower
         self.ranking_head = network.ranking_head
         self.target_attention = network.target_attention
         self._rate = network.rate

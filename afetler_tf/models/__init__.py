@@ -18,6 +18,12 @@ def build_model(config: Config) -> Recommender:
     if config.model == "two_tower":
         from afetler_tf.models.two_tower import TwoTower
         return TwoTower(config)
+    if config.model == "content_tower":
+        from afetler_tf.models.content_tower import ContentTower
+        return ContentTower(config)
+    if config.model in ("random", "category_popularity"):
+        from afetler_tf.models.cold_baselines import CategoryPopularity, RandomRecommender
+        return RandomRecommender(config) if config.model == "random" else CategoryPopularity(config)
     if config.model == "afetler":
         from afetler_tf.models.afetler import Afetler
         return Afetler(config)

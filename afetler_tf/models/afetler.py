@@ -26,7 +26,9 @@ from afetler_tf.data import Dataset, Split, make_histories, user_histories
 from afetler_tf.features import FeatureSpace, ItemFeatures, UserFeatures
 from afetler_tf.layers.fusion import AdaptiveFusion
 from afetler_tf.layers.mcau import MCAU
+from afetler_tf.models import new_items
 from afetler_tf.models.base import Recommender
+from afetler_tf.models.gan import NewItemTower
 from afetler_tf.models.negative_bank import NegativeBank
 from afetler_tf.towers import HistoryAttention, RankingHead, Tower
 
@@ -38,9 +40,12 @@ def _stage_dir(checkpoint_dir, stage):
 
 
 def retrieval_task(temperature: float) -> tfrs.tasks.Retrieval:
-    """In-batch softmax, mean over the batch (so loss weights are comparable)."""
+    """In-batch softmax, one loss per query (the caller takes the mean over the
+    batch, so loss weights are comparable). Reduction NONE because Keras
+    refuses SUM_OVER_BATCH_SIZE outside ``compile`` under a tf.distribute
+    strategy; under one, the batch is the replica's share (per-replica negatives)."""
     loss = tf.keras.losses.CategoricalCrossentropy(
-        from_logits=True, reduction=tf.keras.losses.Reduction.SUM_OVER_BATCH_SIZE)
+        from_logits=True, reduction=tf.keras.losses.Reduction.NONE)
     return tfrs.tasks.Retrieval(loss=loss, temperature=temperature, remove_accidental_hits=True)
 
 
@@ -53,12 +58,12 @@ class AfetlerNetwork(tfrs.models.Model):
     stops improving without moving the retrieval towers.
     """
 
-    def __init__(self, space: FeatureSpace, config: Config, global_mean: float):
+    def __init__(self, space: FeatureSpace, config: Config, global_mean: float, item_id: bool = True):
         super().__init__()
         cfg, acfg = config.tower, config.afetler
         self._cfg, self._acfg = cfg, acfg
         item_features = ItemFeatures(space.item_ids, space.categories, space.title_vocab,
-                                     space.item_numeric, cfg.embedding_dim)
+                                     space.item_numeric, cfg.embedding_dim, use_id=item_id)
         user_features = UserFeatures(space.user_ids, space.user_categorical, space.user_numeric,
                                      cfg.embedding_dim, use_id=cfg.user_id)
         self._primary = tf.constant(space.primary_categories(), tf.int32)  # (n_items + 1,)
@@ -75,7 +80,8 @@ class AfetlerNetwork(tfrs.models.Model):
                                          global_mean, name="ranking_head")
                              if acfg.ranking_head else None)
         self.retrieval = retrieval_task(cfg.temperature)
-        self.ranking = tfrs.tasks.Ranking(loss=tf.keras.losses.MeanSquaredError())
+        self.ranking = tfrs.tasks.Ranking(loss=tf.keras.losses.MeanSquaredError(
+            reduction=tf.keras.losses.Reduction.NONE))  # (batch,); mean taken in compute_loss
         self.bank = NegativeBank(acfg.negative_bank, cfg.tower_units[-1]) if acfg.negative_bank else None
         self.stage = "joint"
         self.trackers = {}
@@ -122,8 +128,8 @@ class AfetlerNetwork(tfrs.models.Model):
                 losses.mimic_loss(query["a"], p_v) + losses.mimic_loss(candidate["a"], p_u))
         if self.ranking_head is not None:
             rating, attention = self.rate(features, p_u, p_v, training, return_attention=True)
-            terms["rating"] = self._cfg.rating_weight * self.ranking(
-                labels=features["rating"], predictions=rating, compute_metrics=False)
+            terms["rating"] = self._cfg.rating_weight * tf.reduce_mean(self.ranking(
+                labels=features["rating"], predictions=rating, compute_metrics=False))
             if attention is not None and self._acfg.attention_weight:
                 terms["attention"] = self._acfg.attention_weight * losses.attention_alignment_loss(
                     attention["alpha"], attention["history_categories"],
@@ -146,8 +152,8 @@ class AfetlerNetwork(tfrs.models.Model):
             candidates = tf.concat([p_v, bank_v], 0)
             ids, prob = tf.concat([ids, bank_ids], 0), tf.concat([prob, bank_prob], 0)
             self.bank.write(p_v, features["item_id"], features["sampling_probability"])
-        return self.retrieval(p_u, candidates, compute_metrics=False, candidate_ids=ids,
-                              candidate_sampling_probability=prob)
+        return tf.reduce_mean(self.retrieval(p_u, candidates, compute_metrics=False,
+                                             candidate_ids=ids, candidate_sampling_probability=prob))
 
     def _category_alignment(self, features, p_v):
         index = self.candidate_tower.features.id_lookup(features["item_id"])
@@ -161,16 +167,22 @@ class Afetler(Recommender):
     """The AFETLER recommender (Recommender interface, see models.base).
 
     Pair scores (protocol R) are the ranking head's ratings; catalogue scores
-    (protocols T, C) are the retrieval scores <p_u, p_v>.
+    (protocols T, C) are the retrieval scores <p_u, p_v>. With ``gan.enabled``
+    p_v of an item with fewer than ``gan.min_interactions`` training
+    interactions (unknown ids included) comes from the NewItemGAN generator
+    (see :attr:`candidate_encoder`), in both paths.
     """
 
     name = "afetler"
     predicts_ratings = True
+    item_id = True  # embed the item id in the candidate tower (content_tower: off)
 
     def __init__(self, config: Config):
         super().__init__(config)
         self.network = None
         self.space = None
+        self.gan, self.gan_history = None, None
+        self._encoder = None
         self.predicts_ratings = config.afetler.ranking_head
 
     @property
@@ -182,8 +194,9 @@ class Afetler(Recommender):
         """Stage 1 trains everything jointly, early-stopped on the validation
         NDCG@10 (protocol T on the validation set); stage 2 (with a ranking head) freezes the towers and
         trains the ranking terms on, early-stopped on the validation rating
-        loss. Histories of both stages are returned, the second prefixed
-        ``ranking/``."""
+        loss; stage 3 (``gan.enabled``) trains the NewItemGAN against the
+        frozen towers (:meth:`fit_new_item_gan`). Histories of all stages are
+        returned, the later ones prefixed ``ranking/`` and ``gan/``."""
         training.set_seed(self.config.train.seed)
         self._prepare(data, split)
         train = self.examples(split.train, self._probabilities)
@@ -203,7 +216,37 @@ class Afetler(Recommender):
             self.network.stage = "joint"
             self._freeze_towers(False)
             history.update({f"ranking/{k}": v for k, v in ranking.items()})
+        if self.config.gan.enabled:
+            history.update({f"gan/{k}": v for k, v in self.fit_new_item_gan(split, verbose).items()})
         return history
+
+    def fit_new_item_gan(self, split: Split, verbose: int = 1) -> dict:
+        """Trains the NewItemGAN on the trained (frozen) towers; returns its history."""
+        self.gan_history = new_items.fit_gan(self, split, verbose)
+        return self.gan_history
+
+    def attach_gan(self, gan) -> None:
+        """Embeds new items with ``gan``'s generator from now on (None: tower only)."""
+        self.gan, self._encoder = gan, None
+
+    @property
+    def candidate_encoder(self) -> tf.keras.Model:
+        """Raw candidate features (batch,) -> p_v (batch, d): the candidate tower,
+        or a NewItemTower choosing tower vs generator per item inside the graph."""
+        if self.gan is None:
+            return self.network.candidate_tower
+        if self._encoder is None:
+            self._encoder = NewItemTower(self.network.candidate_tower, self.gan.generator,
+                                         self._counts, self.config.gan.min_interactions)
+        return self._encoder
+
+    def add_items(self, items: pd.DataFrame) -> None:
+        """Adds content-only items (canonical item table) to the catalogue the
+        model can embed; their vectors come from the generator."""
+        if self.gan is None:
+            raise ValueError("This model has no trained NewItemGAN (gan.enabled was off or the run "
+                             "predates it): it cannot embed new items. Retrain with gan.enabled.")
+        self.space = new_items.extend_catalogue(self.space, items)
 
     def _freeze_towers(self, frozen: bool) -> None:
         self.network.query_tower.trainable = not frozen
@@ -214,8 +257,10 @@ class Afetler(Recommender):
         self._probabilities = training.sampling_probabilities(split.train)
         self._history_source = split.train
         self._temporal = split.kind == "temporal"
+        self._counts = split.train["item_id"].astype(str).value_counts().to_dict()
+        self.attach_gan(None)
         mean = float(split.train["rating"].mean()) if data.has_ratings else 1.0
-        self.network = AfetlerNetwork(self.space, self.config, mean)
+        self.network = AfetlerNetwork(self.space, self.config, mean, item_id=self.item_id)
 
     def examples(self, frame: pd.DataFrame, probabilities) -> dict:
         out = training.pair_examples(self.space, frame, probabilities)
@@ -225,6 +270,13 @@ class Afetler(Recommender):
             out.update(history_item_ids=hist["history_item_ids"],
                        history_ratings=hist["history_ratings"])
         return out
+
+    def add_history(self, interactions: pd.DataFrame) -> None:
+        """Appends newly revealed interactions to the users' histories (online
+        learning, DESIGN §5); vocabularies stay as trained (new ids go OOV)."""
+        columns = list(self._history_source.columns)
+        self._history_source = pd.concat([self._history_source, interactions[columns]],
+                                         ignore_index=True)
 
     def pair_frame(self, user_ids: Sequence[str], item_ids: Sequence[str]) -> pd.DataFrame:
         """Unlabelled (user, item) pairs as of now (after every training event)."""
@@ -243,18 +295,17 @@ class Afetler(Recommender):
         return training.batched(lambda f: self.network.query_tower(f), feats)
 
     def item_vectors(self, item_ids: Sequence[str]) -> np.ndarray:
-        """p_v for each item, (n, d)."""
-        feats = self.space.item_features(item_ids)
-        return training.batched(lambda f: self.network.candidate_tower(f), feats)
+        """p_v for each item, (n, d), through :attr:`candidate_encoder`."""
+        return new_items.vectors_of(self, item_ids)
 
     def score(self, user_ids: Sequence[str], item_ids: Sequence[str]) -> np.ndarray:
         if self.network.ranking_head is None:
             return np.sum(self.user_vectors(user_ids) * self.item_vectors(item_ids), axis=1)
         feats = self.examples(self.pair_frame(user_ids, item_ids), self._probabilities)
-        net = self.network
+        net, encoder = self.network, self.candidate_encoder
 
         def rate(f):
-            return net.rate(f, net.query_tower(f), net.candidate_tower(f))[:, 0]
+            return net.rate(f, net.query_tower(f), encoder(f))[:, 0]
         return training.batched(rate, feats)
 
     def score_all(self, user_ids: Sequence[str], item_ids: Sequence[str]) -> np.ndarray:
@@ -263,10 +314,13 @@ class Afetler(Recommender):
     def save(self, directory: str) -> None:
         os.makedirs(directory, exist_ok=True)
         self.network.save_weights(os.path.join(directory, "weights"))
+        if self.gan is not None:
+            new_items.save_gan(self.gan, directory, self.gan_history)
 
     def load(self, directory: str, data: Dataset, split: Split) -> None:
         self._prepare(data, split)
         self.network.load_weights(os.path.join(directory, "weights")).expect_partial()
+        self.attach_gan(new_items.load_gan(self, directory) if self.config.gan.enabled else None)
 
     def explain(self, user_id: str, item_ids: Sequence[str]) -> list[dict]:
         """Which history items (and channels) the target-aware attention leaned on.
@@ -282,7 +336,7 @@ class Afetler(Recommender):
         feats = self.examples(self.pair_frame([user_id] * len(item_ids), item_ids),
                               self._probabilities)
         net = self.network
-        p_u, p_v = net.query_tower(feats), net.candidate_tower(feats)
+        p_u, p_v = net.query_tower(feats), self.candidate_encoder(feats)
         rating, att = net.rate(feats, p_u, p_v, return_attention=True)
         share = (att["alpha"] * att["beta"][:, :, None]).numpy()  # (n, C, L)
         return [self._explanation(item, float(rating[i, 0]), share[i], att["channel_ids"][i].numpy(),

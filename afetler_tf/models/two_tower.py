@@ -2,7 +2,7 @@
 
 AFETLER's network with every AFETLER component switched off: the same
 features (user profile; item id, categories, title, year), no history
-attention, no adaptive fusion, no alignment losses. Catalogue scores
+attention, no adaptive fusion, no alignment losses, no NewItemGAN. Catalogue scores
 (protocols T, C) are the retrieval dot products <p_u, p_v>; pair scores
 (protocol R) are the ranking head's ratings. Trained by the same two-stage
 recipe as AFETLER, so the comparison isolates the components.
@@ -24,4 +24,4 @@ class TwoTower(Afetler):
     name = "two_tower"
 
     def __init__(self, config: Config):
-        super().__init__(config.replace(afetler=BASE_COMPONENTS))
+        super().__init__(config.replace(afetler=BASE_COMPONENTS, gan={"enabled": False}))

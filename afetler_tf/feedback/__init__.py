@@ -1,0 +1,26 @@
+"""Feedback loop and marketing (DESIGN §4 protocol F, §5).
+
+replay (protocol F simulator, rewards and penalties) -> sources (normalised
+per-source scores) -> dbgd (source weights by interleaved comparisons) ->
+online (reward-weighted fine-tuning) -> learner (the replayed recommender) ->
+exposure (RIM-style dual for minimum item exposure) -> userrec (whom to
+market an item to) -> experiment (all of it on one data set) -> report.
+"""
+
+from afetler_tf.feedback.config import SOURCES, FeedbackConfig
+from afetler_tf.feedback.dbgd import DuelingBanditGD, project_simplex, team_draft
+from afetler_tf.feedback.exposure import (check_exposure_feasible, constrained_top_k, fit_duals,
+                                          tradeoff_curve)
+from afetler_tf.feedback.replay import make_replay, round_feedback, simulate
+from afetler_tf.feedback.userrec import evaluate_userrec, users_for_item
+
+__all__ = ["DuelingBanditGD", "FeedbackConfig", "SOURCES", "check_exposure_feasible",
+           "constrained_top_k", "evaluate_userrec", "fit_duals", "make_replay", "project_simplex",
+           "round_feedback", "run_feedback", "simulate", "team_draft", "tradeoff_curve",
+           "users_for_item"]
+
+
+def run_feedback(*args, **kwargs):
+    """See :func:`afetler_tf.feedback.experiment.run_feedback` (imported lazily: it loads TF models)."""
+    from afetler_tf.feedback.experiment import run_feedback as _run
+    return _run(*args, **kwargs)

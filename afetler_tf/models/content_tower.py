@@ -1,0 +1,27 @@
+"""Content-only two-tower baseline for cold items (protocol C).
+
+The base two-tower model (no MCAU, fusion, alignment losses) whose item
+tower sees only content (categories, title tokens, year and other numeric
+attributes), never the item id, and no NewItemGAN: a new item is embedded by
+the very same tower as a warm one. It is the natural reference for the
+generator: does adversarial + similarity + retrieval training of a separate
+content -> vector map beat simply training the item tower on content alone?
+The ranking head keeps its id-keyed item bias, which is 0 (the OOV row) for
+items unseen in training.
+"""
+
+from __future__ import annotations
+
+from afetler_tf.config import Config
+from afetler_tf.models.afetler import Afetler
+from afetler_tf.models.two_tower import BASE_COMPONENTS
+
+
+class ContentTower(Afetler):
+    """Two-tower recommender with an id-free, content-only item tower."""
+
+    name = "content_tower"
+    item_id = False
+
+    def __init__(self, config: Config):
+        super().__init__(config.replace(afetler=BASE_COMPONENTS, gan={"enabled": False}))

@@ -1,0 +1,180 @@
+"""NewItemGAN: the train step, planted content -> vector maps, and the new-item path of AFETLER."""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+import tensorflow as tf
+
+from afetler_tf import train as training
+from afetler_tf.config import Config
+from afetler_tf.models import build_model
+from afetler_tf.models.gan import LOSS_NAMES, NewItemGAN, NewItemTower
+
+CATS = ["A", "B", "C", "D"]
+
+
+def planted_items(n, seed):
+    """Items with 1-2 of 4 categories; true vector = normalised sum of per-category vectors."""
+    rng = np.random.default_rng(seed)
+    basis = np.random.default_rng(7).normal(size=(4, 8))
+    cats = [sorted(set(rng.choice(4, rng.integers(1, 3)).tolist())) for _ in range(n)]
+    truth = np.stack([basis[c].sum(0) for c in cats])
+    truth /= np.linalg.norm(truth, axis=1, keepdims=True)
+    return {"item_id": np.array([f"p{seed}_{i}" for i in range(n)], object),
+            "categories": np.array(["|".join(CATS[j] for j in c) for c in cats], object),
+            "title": np.array([""] * n, object)}, truth.astype(np.float32)
+
+
+def batch_of(features, truth):
+    """GAN inputs where each item's user is the item itself (p_u = p_v)."""
+    n = len(truth)
+    return dict(features, user_vector=truth, item_vector=truth,
+                sampling_probability=np.full(n, 1.0 / n, np.float32))
+
+
+def small_gan(**kwargs):
+    gan = NewItemGAN(CATS, output_dim=8, hidden_units=[32], embedding_dim=8, temperature=0.2, **kwargs)
+    gan.compile(g_optimizer=tf.keras.optimizers.Adam(0.01), d_optimizer=tf.keras.optimizers.Adam(0.001))
+    return gan
+
+
+def test_train_step_returns_every_loss():
+    features, truth = planted_items(16, seed=0)
+    gan = small_gan()
+    logs = gan.train_step({k: tf.constant(v) for k, v in batch_of(features, truth).items()})
+    assert set(logs) == set(LOSS_NAMES)
+    assert all(np.isfinite(float(v)) for v in logs.values())
+    assert [m.name for m in gan.metrics] == list(LOSS_NAMES)
+
+
+def test_generator_recovers_vectors_planted_in_the_categories():
+    features, truth = planted_items(200, seed=1)
+    # Items sharing categories share a vector here, which the in-batch retrieval
+    # term (each item its own class) pulls apart: it gets a small weight.
+    gan = small_gan(loss_weights=(0.05, 1.0, 0.2))
+    gan.fit(training.make_dataset(batch_of(features, truth), None, 32, shuffle=True), epochs=25, verbose=0)
+    new_features, new_truth = planted_items(50, seed=2)  # items never seen in training
+    cos = np.sum(gan(new_features).numpy() * new_truth, axis=1)
+    assert cos.mean() > 0.9, cos.mean()
+
+
+def test_save_and_reload_give_the_same_vectors(tmp_path):
+    features, truth = planted_items(16, seed=3)
+    gan = small_gan()
+    gan.fit(training.make_dataset(batch_of(features, truth), None, 8), epochs=1, verbose=0)
+    gan.save_weights(str(tmp_path / "gan"))
+    clone = NewItemGAN.from_config(gan.get_config())
+    clone.discriminator((clone(features), features))
+    clone.load_weights(str(tmp_path / "gan")).expect_partial()
+    np.testing.assert_allclose(clone(features).numpy(), gan(features).numpy(), atol=1e-6)
+
+
+def test_content_check_and_content_free_items_stay_finite():
+    gan = small_gan()
+    features = {"item_id": np.array(["x", "y", "z"], object),
+                "categories": np.array(["A", "", "Unknown"], object), "title": np.array(["", "", ""], object)}
+    assert gan.generator.has_content(features).numpy().tolist() == [True, False, False]
+    assert np.isfinite(gan(features).numpy()).all()
+
+
+def test_new_item_tower_picks_generator_below_min_interactions():
+    def constant(value):
+        return tf.keras.layers.Lambda(lambda f: tf.fill((tf.shape(f["item_id"])[0], 2), value))
+    tower, generator = constant(1.0), constant(0.0)
+    encoder = NewItemTower(tower, generator, {"warm": 5, "rare": 1}, min_interactions=2)
+    out = encoder({"item_id": tf.constant(["warm", "rare", "unseen"])}).numpy()
+    np.testing.assert_array_equal(out[:, 0], [1.0, 0.0, 0.0])
+
+
+# AFETLER with its GAN stage, on the planted tiny data set (users like one category each).
+
+def gan_config(**gan):
+    return Config(model="afetler").replace(
+        train={"epochs": 15, "batch_size": 64, "learning_rate": 0.01, "patience": 15},
+        tower={"embedding_dim": 8, "tower_units": [16, 8], "ranking_units": [16]},
+        gan=dict({"epochs": 40, "patience": 40, "batch_size": 64, "hidden_units": [32],
+                  "embedding_dim": 8, "g_learning_rate": 0.005}, **gan))
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_data, tiny_split):
+    model = build_model(gan_config())
+    history = model.fit(tiny_data, tiny_split, verbose=0)
+    return model, history
+
+
+def new_items(prefix="new"):
+    return pd.DataFrame({"item_id": [f"{prefix}_{c}" for c in ["Action", "Comedy", "Drama", "Horror"]],
+                         "title": [""] * 4, "year": [np.nan] * 4,
+                         "categories": [[c] for c in ["Action", "Comedy", "Drama", "Horror"]],
+                         "category": ["Action", "Comedy", "Drama", "Horror"]})
+
+
+def test_fit_runs_the_gan_stage(trained):
+    model, history = trained
+    assert model.gan is not None and history["gan/best_epoch"] >= 1
+    assert np.isfinite(history["gan/g_loss"]).all() and np.isfinite(history["gan/d_loss"]).all()
+
+
+def test_brand_new_items_go_to_the_users_of_their_category(trained):
+    model, _ = trained
+    model.add_items(new_items())
+    scores = model.score_all([f"u{u}" for u in range(40)], list(new_items().item_id))  # (40, 4)
+    hits = np.mean(scores.argmax(axis=1) == np.arange(40) % 4)
+    assert hits >= 0.75, hits
+
+
+def test_unseen_items_are_embedded_by_the_generator_in_both_paths(trained):
+    model, _ = trained
+    model.add_items(new_items("fresh"))
+    vectors = model.item_vectors(["fresh_Comedy", "i0"])
+    generated = model.gan(model.space.item_features(["fresh_Comedy"])).numpy()
+    np.testing.assert_allclose(vectors[0], generated[0], atol=1e-6)
+    assert model.candidate_encoder.uses_generator(np.array(["fresh_Comedy", "i0"])).numpy().tolist() \
+        == [True, False]
+    assert np.isfinite(model.score(["u1", "u2"], ["fresh_Comedy", "fresh_Drama"])).all()
+
+
+def test_an_item_without_any_content_is_counted_and_stays_finite(trained):
+    model, _ = trained
+    with pytest.warns(UserWarning, match="1 new item"):
+        vectors = model.item_vectors(["ghost", "i1"])
+    assert np.isfinite(vectors).all()
+
+
+def test_gan_is_saved_and_restored_with_the_run(trained, tiny_data, tiny_split, tmp_path):
+    model, _ = trained
+    model.save(str(tmp_path))
+    clone = build_model(model.config)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a restored GAN: no "no trained NewItemGAN" warning
+        clone.load(str(tmp_path), tiny_data, tiny_split)
+    items = ["i0", "unseen-id"]
+    np.testing.assert_allclose(clone.item_vectors(items), model.item_vectors(items), atol=1e-5)
+
+
+def test_gan_off_keeps_the_tower_path(tiny_data, tiny_split):
+    model = build_model(gan_config(enabled=False).replace(train={"epochs": 1}))
+    history = model.fit(tiny_data, tiny_split, verbose=0)
+    assert model.gan is None and not any(k.startswith("gan/") for k in history)
+    with pytest.raises(ValueError, match="no trained NewItemGAN"):
+        model.add_items(new_items())
+
+
+def test_the_serving_candidate_tower_exports_as_a_saved_model(trained, tmp_path):
+    model, _ = trained
+    encoder = model.candidate_encoder
+    probe = model.space.item_features(["i0", "saved-new"], items=new_items("saved").assign(
+        item_id=["i0", "saved-new", "x", "y"]).iloc[:2])
+    signature = {k: tf.TensorSpec([None], tf.string if v.dtype.kind in "OU" else tf.float32, name=k)
+                 for k, v in probe.items()}
+    module = tf.Module()
+    module.encoder = encoder
+    module.serve = tf.function(lambda f: {"embedding": encoder(f)}, input_signature=[signature])
+    tf.saved_model.save(module, str(tmp_path / "candidate"))
+    loaded = tf.saved_model.load(str(tmp_path / "candidate"))  # keep it: it owns the variables
+    served = loaded.serve({k: tf.constant(v) for k, v in probe.items()})["embedding"].numpy()
+    np.testing.assert_allclose(served, encoder(probe).numpy(), atol=1e-5)
+    assert not np.allclose(served[1], model.network.candidate_tower(probe).numpy()[1])  # generator path
