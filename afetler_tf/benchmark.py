@@ -80,6 +80,8 @@ def model_config(model: str, seed: int, source: str, split: str = "random", **af
     config = Config(model=model)
     config = config.replace(data={"seed": seed, "source": source, "split": split},
                             train={"seed": seed})
+    if split == "cold-items" and model == "afetler":  # AFETLER + NewItemGAN
+        config = config.replace(gan={"enabled": True})
     return config.replace(afetler=afetler) if afetler else config
 
 

@@ -28,7 +28,7 @@ def run_dir(tiny_data, tmp_path_factory):
         data={"source": str(base / "data")},
         train={"epochs": 2, "batch_size": 64, "learning_rate": 0.01},
         tower={"embedding_dim": 8, "tower_units": [16, 8], "ranking_units": [16]},
-        gan={"epochs": 3, "batch_size": 64, "hidden_units": [16], "embedding_dim": 8})
+        gan={"enabled": True, "epochs": 3, "batch_size": 64, "hidden_units": [16], "embedding_dim": 8})
     run(config, out_dir=str(base / "run"), verbose=0)
     return str(base / "run")
 

@@ -94,7 +94,7 @@ def gan_config(**gan):
     return Config(model="afetler").replace(
         train={"epochs": 15, "batch_size": 64, "learning_rate": 0.01, "patience": 15},
         tower={"embedding_dim": 8, "tower_units": [16, 8], "ranking_units": [16]},
-        gan=dict({"epochs": 40, "patience": 40, "batch_size": 64, "hidden_units": [32],
+        gan=dict({"enabled": True, "epochs": 40, "patience": 40, "batch_size": 64, "hidden_units": [32],
                   "embedding_dim": 8, "g_learning_rate": 0.005}, **gan))
 
 
