@@ -17,7 +17,8 @@ command loses at most the epoch it was in:
 Every JSON file is replaced atomically and written after the checkpoint it
 names, so a kill between two writes leaves a consistent (older) state.
 Under a multi-worker strategy only the chief writes here; the other workers
-write to a scratch folder they delete, and every worker reads the chief's.
+write to a scratch folder they delete; a worker restores a resumed stage
+from the chief's folder and its own best epoch from its scratch copy.
 """
 
 from __future__ import annotations
@@ -176,7 +177,9 @@ class StageCheckpoint:
         """Restores the best epoch's weights, saves them as final, writes done.json."""
         best = self.state.get("best_weights")
         if best and self.state.get("best_epoch") is not None:
-            self._weights().read(os.path.join(self.directory, best)).expect_partial()
+            # Each worker reads its own copy (replicas hold the same weights): the
+            # chief may already have removed best/ by the time another worker ends.
+            self._weights().read(os.path.join(self._write_dir, best)).expect_partial()
         self._weights().write(os.path.join(self._write_dir, "final", "weights"))
         self._write("done.json", history)
         for folder in ("epochs", "best") if self._chief else ():  # final/ is all a rerun needs

@@ -75,9 +75,9 @@ def test_two_workers_finish_and_match_one_worker(tmp_path, tiny_data):
              data_dir, "--out", out, "--quiet", *TINY], env=env, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, text=True))
     single = run(fit.resolve_config(fit.parse_args(["--data", data_dir, *TINY])), verbose=0)
-    for worker in workers:
-        log, _ = worker.communicate(timeout=400)
-        assert worker.returncode == 0, log[-3000:]
+    logs = [worker.communicate(timeout=400)[0] for worker in workers]
+    for index, worker in enumerate(workers):
+        assert worker.returncode == 0, f"worker {index}:\n" + "\n".join(log[-2500:] for log in logs)
     chief = json.loads(open(os.path.join(out, "metrics.json")).read())
     other = json.loads(open(os.path.join(out, "workers", "worker-1.json")).read())["metrics"]
     for (protocol, name), tolerance in TOLERANCE.items():
