@@ -19,9 +19,7 @@ rename, so a reader never sees half a file):
 
 from __future__ import annotations
 
-import contextlib
 import os
-import tempfile
 from typing import Optional
 
 import numpy as np
@@ -30,7 +28,7 @@ import pandas as pd
 from afetler_tf.data import columns, folder
 from afetler_tf.data.errors import DataError
 from afetler_tf.data.readers import Table, drop_blank_rows, read_parquet, read_text, require_columns
-from afetler_tf.io import atomic_write_text
+from afetler_tf.io import atomic_write, atomic_write_text
 
 ADDED_FILE = "added_items.csv"
 INDEX_FILE = os.path.join("index", "item_vectors.npz")
@@ -97,18 +95,8 @@ def write_index(run_dir: str, model, item_ids) -> str:
     encoder = model.candidate_encoder
     generated = (encoder.uses_generator(ids).numpy() if hasattr(encoder, "uses_generator")
                  else np.zeros(len(ids), bool))
-    path = os.path.join(run_dir, INDEX_FILE)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".item_vectors.", suffix=".npz")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, item_ids=ids, vectors=vectors, generated=generated)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(tmp)
-        raise
-    return path
+    return atomic_write(os.path.join(run_dir, INDEX_FILE),
+                        lambda f: np.savez(f, item_ids=ids, vectors=vectors, generated=generated))
 
 
 def read_index(run_dir: str) -> dict:

@@ -27,12 +27,18 @@ def jsonable(value):
 
 def atomic_write_text(path: str, text: str) -> str:
     """Writes ``text`` to a temp file beside ``path``, then renames it into place."""
+    return atomic_write(path, lambda f: f.write(text.encode("utf-8")))
+
+
+def atomic_write(path: str, write) -> str:
+    """Calls ``write(binary_file)`` on a temp file beside ``path``, then renames
+    it into place: a reader sees the old file or the whole new one, never a part."""
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)

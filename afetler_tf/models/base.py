@@ -71,3 +71,27 @@ class Recommender(abc.ABC):
     def load(self, directory: str, data: Dataset, split: Split) -> None:
         """Restores weights written by :meth:`save` (model rebuilt from data)."""
         raise NotImplementedError(f"{type(self).__name__} cannot be loaded yet.")
+
+
+def check_pairs(user_ids: Sequence[str], item_ids: Sequence[str]) -> None:
+    """Raises ValueError unless :meth:`Recommender.score` got as many users as items."""
+    if len(user_ids) != len(item_ids):
+        raise ValueError(f"score() needs as many users as items, got "
+                         f"{len(user_ids)} and {len(item_ids)}.")
+
+
+class ItemScoreRecommender(Recommender):
+    """A recommender whose score depends on the item alone (popularity kinds):
+    a subclass implements :meth:`item_scores`; every user gets the same row."""
+
+    @abc.abstractmethod
+    def item_scores(self, item_ids: Sequence[str]) -> np.ndarray:
+        """One score per item, float array of shape (n,)."""
+
+    def score(self, user_ids: Sequence[str], item_ids: Sequence[str]) -> np.ndarray:
+        check_pairs(user_ids, item_ids)
+        return self.item_scores(item_ids)
+
+    def score_all(self, user_ids: Sequence[str], item_ids: Sequence[str]) -> np.ndarray:
+        row = self.item_scores(item_ids)
+        return np.broadcast_to(row, (len(user_ids), len(row))).copy()

@@ -24,13 +24,7 @@ import pandas as pd
 from afetler_tf import io
 from afetler_tf import train as training
 from afetler_tf.data.schema import Dataset, Split
-from afetler_tf.models.base import Recommender
-
-
-def _check_pairs(user_ids, item_ids) -> None:
-    if len(user_ids) != len(item_ids):
-        raise ValueError(f"score() needs as many users as items, got {len(user_ids)} and "
-                         f"{len(item_ids)}.")
+from afetler_tf.models.base import ItemScoreRecommender, Recommender, check_pairs
 
 
 class RandomRecommender(Recommender):
@@ -54,7 +48,7 @@ class RandomRecommender(Recommender):
         return {}
 
     def score(self, user_ids: Sequence[str], item_ids: Sequence[str]) -> np.ndarray:
-        _check_pairs(user_ids, item_ids)
+        check_pairs(user_ids, item_ids)
         return self._rng.random(len(item_ids))
 
     def score_all(self, user_ids: Sequence[str], item_ids: Sequence[str]) -> np.ndarray:
@@ -67,7 +61,7 @@ class RandomRecommender(Recommender):
         self.fit(data, split, verbose=0)
 
 
-class CategoryPopularity(Recommender):
+class CategoryPopularity(ItemScoreRecommender):
     """Scores an item by the mean popularity of its categories (module docstring)."""
 
     name = "category_popularity"
@@ -94,14 +88,6 @@ class CategoryPopularity(Recommender):
         out = [np.mean([self._popularity[c] for c in cs if c in self._popularity] or [0.0])
                if isinstance(cs, (list, tuple)) else 0.0 for cs in cats]
         return np.asarray(out, np.float64)
-
-    def score(self, user_ids: Sequence[str], item_ids: Sequence[str]) -> np.ndarray:
-        _check_pairs(user_ids, item_ids)
-        return self.item_scores(item_ids)
-
-    def score_all(self, user_ids: Sequence[str], item_ids: Sequence[str]) -> np.ndarray:
-        row = self.item_scores(item_ids)
-        return np.broadcast_to(row, (len(user_ids), len(row))).copy()
 
     def save(self, directory: str) -> None:
         os.makedirs(directory, exist_ok=True)

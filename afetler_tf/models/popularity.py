@@ -15,12 +15,12 @@ import numpy as np
 from afetler_tf.data.schema import Dataset, Split
 from afetler_tf import io
 from afetler_tf import train as training
-from afetler_tf.models.base import Recommender
+from afetler_tf.models.base import ItemScoreRecommender
 
 _COUNTS_FILE = "popularity.json"
 
 
-class PopularityRecommender(Recommender):
+class PopularityRecommender(ItemScoreRecommender):
     """Scores items by training popularity, the same for every user.
 
     Example:
@@ -55,16 +55,6 @@ class PopularityRecommender(Recommender):
         """Popularity of each item (0 for items unseen in training), shape (n,)."""
         ids = training.as_strings(item_ids)
         return np.array([self._scores.get(i, 0.0) for i in ids], dtype="float64")
-
-    def score(self, user_ids: Sequence[str], item_ids: Sequence[str]) -> np.ndarray:
-        if len(user_ids) != len(item_ids):
-            raise ValueError(f"score() needs as many users as items, got "
-                             f"{len(user_ids)} and {len(item_ids)}.")
-        return self.item_scores(item_ids)
-
-    def score_all(self, user_ids: Sequence[str], item_ids: Sequence[str]) -> np.ndarray:
-        row = self.item_scores(item_ids)
-        return np.broadcast_to(row, (len(user_ids), len(row))).copy()
 
     def save(self, directory: str) -> None:
         os.makedirs(directory, exist_ok=True)
