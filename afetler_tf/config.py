@@ -53,6 +53,9 @@ class TrainConfig:
         seed: Seed of weight initialisation and shuffling.
         ranking_learning_rate: Adam learning rate of the second (ranking)
             stage of the tower models, which fine-tunes the ranking head.
+        optimizer: ``adam``, or ``lazy_adam`` (updates only the embedding
+            rows of the batch; per-step cost independent of the vocabulary
+            sizes, for large catalogues: afetler_tf.optimizers).
     """
 
     epochs: int = 20
@@ -61,6 +64,11 @@ class TrainConfig:
     patience: int = 2
     seed: int = 42
     ranking_learning_rate: float = 0.001
+    optimizer: str = "adam"
+
+    def __post_init__(self):
+        if self.optimizer not in ("adam", "lazy_adam"):
+            raise ValueError(f"train.optimizer must be 'adam' or 'lazy_adam', got {self.optimizer!r}")
 
 
 @dataclasses.dataclass(frozen=True)

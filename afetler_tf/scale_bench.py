@@ -37,7 +37,7 @@ SIZES = {"100k": (100_000, 10_000, 10_000), "1M": (1_000_000, 100_000, 100_000),
 MODEL = {"tower.embedding_dim": 32, "tower.tower_units": [64, 32], "tower.ranking_units": [64, 32]}
 
 
-def child(data: str, steps: int, warmup: int, batch: int, out: str) -> None:
+def child(data: str, steps: int, warmup: int, batch: int, optimizer: str, out: str) -> None:
     """One size, in this (fresh) process: streamed fit, throughput, peak RSS."""
     import tensorflow as tf
 
@@ -53,7 +53,7 @@ def child(data: str, steps: int, warmup: int, batch: int, out: str) -> None:
                 self.start = time.perf_counter()
             self.end, self.steps = time.perf_counter(), step + 1
 
-    config = Config().replace(train={"epochs": 1, "batch_size": batch},
+    config = Config().replace(train={"epochs": 1, "batch_size": batch, "optimizer": optimizer},
                               tower={"embedding_dim": 32, "tower_units": (64, 32),
                                      "ranking_units": (64, 32)})
     t0, probe = time.perf_counter(), Probe()
@@ -78,7 +78,8 @@ def run_size(name: str, work: str, args) -> dict:
         print(f"  generated {name} in {time.perf_counter() - t:.0f}s", flush=True)
     out = os.path.join(work, f"{name}.json")
     cmd = [sys.executable, "-m", "afetler_tf.scale_bench", "--child", data, "--steps",
-           str(args.steps), "--warmup", str(args.warmup), "--batch", str(args.batch), "--json", out]
+           str(args.steps), "--warmup", str(args.warmup), "--batch", str(args.batch),
+           "--optimizer", args.optimizer, "--json", out]
     t = time.perf_counter()
     subprocess.run(cmd, check=True)
     figures = dict(json.load(open(out)), size=name, interactions=n, catalogue_items=items,
@@ -94,11 +95,12 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def workers_fit(data: str, work: str, n_workers: int, batch: int) -> dict:
+def workers_fit(data: str, work: str, n_workers: int, batch: int, optimizer: str) -> dict:
     """Wall time of ``fit --stream`` for one epoch on ``n_workers`` local workers."""
     out = os.path.join(work, f"workers-{n_workers}")
     base = [sys.executable, "-m", "afetler_tf.fit", "--stream", "--data", data, "--out", out,
-            "--overwrite", "--quiet", "--epochs", "1", "--set", f"train.batch_size={batch}"]
+            "--overwrite", "--quiet", "--epochs", "1", "--set", f"train.batch_size={batch}",
+            "--set", f"train.optimizer={json.dumps(optimizer)}"]
     for key, value in MODEL.items():
         base += ["--set", f"{key}={json.dumps(value)}"]
     addresses = [f"127.0.0.1:{_free_port()}" for _ in range(n_workers)]
@@ -125,7 +127,7 @@ def exponent(xs, ys) -> float:
 def machine() -> dict:
     import tensorflow as tf
     return {"platform": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version(),
-            "tensorflow": tf.__version__}
+            "tensorflow": tf.__version__, "load_average_at_start": os.getloadavg()[0]}
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -138,12 +140,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--steps", type=int, default=200)
     p.add_argument("--warmup", type=int, default=20)
     p.add_argument("--batch", type=int, default=1024)
+    p.add_argument("--optimizer", default="lazy_adam", choices=["adam", "lazy_adam"],
+                   help="train.optimizer (default lazy_adam: per-step cost independent of the "
+                        "vocabulary sizes; adam updates every embedding row each step)")
     p.add_argument("--no-workers", action="store_true", help="skip the 1 vs 2 workers fit")
     p.add_argument("--child", help=argparse.SUPPRESS)
     p.add_argument("--json", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:
-        child(args.child, args.steps, args.warmup, args.batch, args.json)
+        child(args.child, args.steps, args.warmup, args.batch, args.optimizer, args.json)
         return 0
     from afetler_tf import scale_report
     os.makedirs(args.work, exist_ok=True)
@@ -152,9 +157,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"size {name} ...", flush=True)
         sizes.append(run_size(name, args.work, args))
     workers = [] if args.no_workers or "100k" not in args.sizes else [
-        workers_fit(os.path.join(args.work, "100k"), args.work, n, args.batch) for n in (1, 2)]
+        workers_fit(os.path.join(args.work, "100k"), args.work, n, args.batch, args.optimizer)
+        for n in (1, 2)]
     payload = {"machine": machine(), "settings": {"steps": args.steps, "warmup": args.warmup,
-                                                 "batch": args.batch, "model": MODEL},
+                                                 "batch": args.batch, "model": MODEL,
+                                                 "optimizer": args.optimizer},
                "sizes": sizes, "workers": workers, "wall_seconds": time.perf_counter() - start}
     io.write_json(os.path.join(args.out, "scale.json"), payload)
     scale_report.write(payload, args.out)

@@ -52,7 +52,10 @@ def growth(sizes: list) -> list:
                      f"{large['size']}: peak RSS x{rss:.2f} (target <= 2; exponent "
                      f"{exponent(x, [small['peak_rss_mib'], large['peak_rss_mib']]):.3f}), "
                      f"throughput x{speed:.2f} (target within 20%: "
-                     f"{'met' if abs(speed - 1) <= 0.2 else 'NOT met'}).")
+                     f"{'met' if abs(speed - 1) <= 0.2 else 'NOT met'}). The model's vocabularies are "
+                     f"the ids seen in training, so {large['size']} holds "
+                     f"{large['items'] / small['items']:.1f}x the item rows and "
+                     f"{large['users'] / small['users']:.1f}x the user rows of {small['size']}.")
     return lines
 
 
@@ -70,12 +73,14 @@ def write(payload: dict, directory: str) -> None:
     missing = [name for name in SIZES if name not in {s["size"] for s in sizes}]
     text = ["## Scale: streamed training cost vs log size", "",
             f"`python -m afetler_tf.scale_bench` on {m['platform']}, {m['cpus']} CPUs, TF "
-            f"{m['tensorflow']}; machine shared with other jobs, so timings are noisy. Each size "
+            f"{m['tensorflow']}; 1-minute load average {m.get('load_average_at_start', float('nan')):.1f} "
+            f"at the start (other jobs on the same cores inflate the timings). Each size "
             f"runs in a fresh process (peak RSS = that process's `ru_maxrss`): one streaming scan "
             f"of every record (vocabularies, counts), model build, then {settings['steps']} "
             f"batches of {settings['batch']}; examples/s is measured over batches "
             f"{settings['warmup'] + 1}-{settings['steps']} (not a full epoch). Model: AFETLER "
-            f"streamed network (no MCAU), embedding 32, towers [64, 32].", "", *table(sizes), "",
+            f"streamed network (no MCAU), embedding 32, towers [64, 32]; optimizer "
+            f"`{settings.get('optimizer', 'adam')}`.", "", *table(sizes), "",
             *growth(sizes), ""]
     if missing:
         text += [f"Not run: {', '.join(missing)} (run `python -m afetler_tf.scale_bench --sizes "

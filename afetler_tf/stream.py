@@ -37,6 +37,7 @@ from afetler_tf.data import folder as folder_source
 from afetler_tf.data import streaming, tables
 from afetler_tf.data.schema import Dataset
 from afetler_tf.features import MISSING, FeatureSpace
+from afetler_tf.optimizers import make_optimizer
 from afetler_tf.resume import is_chief
 
 SHUFFLE_CHUNKS = 16
@@ -162,7 +163,7 @@ def fit_stream(config: Config, folder: str, out_dir: Optional[str] = None,
         cfg = cfg.replace(afetler={**STREAM_COMPONENTS, "ranking_head": False})
     training.set_seed(cfg.train.seed)
     network = AfetlerNetwork(space, cfg, mean)
-    network.compile(optimizer=tf.keras.optimizers.Adam(cfg.train.learning_rate))
+    network.compile(optimizer=make_optimizer(cfg.train.optimizer, cfg.train.learning_rate))
     joiner = Joiner(space, scan)
     make = lambda part, size: dataset(files, fmt, joiner, part, buckets, size, skip_bad,  # noqa: E731
                                       rating_range, cfg.train.seed)

@@ -19,6 +19,7 @@ import tensorflow as tf
 
 from afetler_tf.config import TrainConfig
 from afetler_tf.features import FeatureSpace
+from afetler_tf.optimizers import make_optimizer
 
 
 def set_seed(seed: int) -> None:
@@ -260,7 +261,7 @@ def fit_model(model: tf.keras.Model, train: dict, validation: dict, cfg: TrainCo
     epoch is dropped (a replica must never get an empty share of a batch:
     its in-batch softmax would be NaN).
     """
-    model.compile(optimizer=tf.keras.optimizers.Adam(cfg.learning_rate))
+    model.compile(optimizer=make_optimizer(cfg.optimizer, cfg.learning_rate))
     several = tf.distribute.get_strategy().num_replicas_in_sync > 1
     return fit_with_early_stopping(
         model, make_dataset(train, None, cfg.batch_size, shuffle=True, seed=cfg.seed,

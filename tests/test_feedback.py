@@ -122,12 +122,37 @@ def test_dual_fit_meets_the_exposure_constraint():
     scores, k = _scores(), 5
     beta = beta_grid(50, 30, k, 6)[-1]  # the largest feasible share: m = floor(250 / 30) = 8
     v, info = fit_duals(scores, k, beta)
-    top = constrained_top_k(scores, v, k)
+    top = constrained_top_k(scores, v, k, prefer=info["prefer"])
     exposure = np.bincount(top.ravel(), minlength=30)
     assert info["m"] == 8 and info["met"] and exposure.min() >= 8 and (v <= 0).all()
     assert exposure.min() / (50 * k) >= beta - 1e-12
     plain = np.bincount(metrics.top_k(scores, k).ravel(), minlength=30)
     assert plain.min() < 8  # the constraint did bind
+
+
+def test_dual_fit_by_hand():
+    # 2 users, k = 2, 3 items, m = 1: item 2 must enter one list. User 1 gives up
+    # less for it (1 - 0 against user 0's 2 - 0), so user 1 takes it, and the
+    # bonus -v_2 lies between 1 (enough for user 1) and 2 (not enough for user 0).
+    scores = np.array([[3.0, 2.0, 0.0], [3.0, 1.0, 0.0]])
+    v, info = fit_duals(scores, 2, 0.25)
+    top = constrained_top_k(scores, v, 2, prefer=info["prefer"])
+    assert info["m"] == 1 and info["met"]
+    assert [sorted(t) for t in top.tolist()] == [[0, 1], [0, 2]]
+    assert -2.0 - 1e-9 <= v[2] <= -1.0 + 1e-9
+
+
+def test_dual_fit_splits_identical_columns_between_users():
+    # Ten new items behind one shared vector: identical score columns, which no
+    # per-item bonus alone can split; the LP's lists break the ties.
+    scores, k = _scores(), 5
+    scores[:, :10] = scores[:, [0]]
+    beta = beta_grid(50, 30, k, 6)[-1]
+    v, info = fit_duals(scores, k, beta)
+    top = constrained_top_k(scores, v, k, prefer=info["prefer"])
+    exposure = np.bincount(top.ravel(), minlength=30)
+    assert info["met"] and exposure.min() >= info["m"] == 8
+    np.testing.assert_array_equal(np.sort(top, axis=1), np.sort(np.nonzero(info["prefer"])[1].reshape(50, k), axis=1))
 
 
 def test_beta_zero_gives_exactly_the_unconstrained_lists():

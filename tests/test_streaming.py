@@ -94,3 +94,12 @@ def test_fit_stream_rejects_other_models(tmp_path, capsys):
                      str(tmp_path / "run")]) == 2
     assert "--stream trains the AFETLER network" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()  # a failed start leaves no run behind
+
+
+def test_fit_stream_with_lazy_adam(shards, tmp_path):
+    out = tmp_path / "lazy"
+    assert fit.main(["--stream", "--data", str(shards / "csv"), *TINY, "--set", "train.optimizer=lazy_adam",
+                     "--quiet", "--out", str(out)]) == 0
+    assert json.loads((out / "config.json").read_text())["train"]["optimizer"] == "lazy_adam"
+    metrics = json.loads((out / "metrics.json").read_text())["stream"]
+    assert 0 < metrics["total_loss"] < float("inf")

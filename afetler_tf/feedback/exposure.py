@@ -7,13 +7,14 @@ least m = ceil(beta U k) lists. With one dual variable per item (v_y <= 0, a
 bonus -v_y for under-exposed items) a user's list is the top k of
 s(x, y) - v_y, so serving stays a plain top-k.
 
-The duals are fitted by an ascending auction (Gauss-Seidel coordinate ascent
-on the dual): in turn, each item below m lists raises its bonus by exactly
-the smallest amount that lets it beat the k-th adjusted score of enough
-users (plus a small epsilon), and the lists it enters are updated before the
-next item bids; sweeps repeat until every item reaches m. Bonuses only rise,
-so the auction ends (epsilon > 0) whenever the constraint can be met. At
-beta = 0 all v_y are 0 and the lists are exactly the unconstrained ones.
+The duals are those of the matching LP (:func:`fit_duals`, solved by
+HiGHS), so the lists are the best ones, by total score, that meet the
+constraint. An earlier ascending auction on the duals alone could not
+finish when many items share one score column (new items behind one
+out-of-vocabulary vector, or generated from the same content): no per-item
+bonus can split identical columns between users, so ties at a user's k-th
+adjusted score are broken by the LP's own lists. At beta = 0 all v_y are 0
+and the lists are exactly the unconstrained ones.
 Varying beta traces the relevance-diversity trade-off (:func:`tradeoff_curve`).
 """
 
@@ -24,8 +25,11 @@ import time
 from typing import Optional, Sequence
 
 import numpy as np
+from scipy import optimize, sparse
 
 from afetler_tf import metrics
+
+TIE_MARGIN = 1e-6  # relative to the score range; see constrained_top_k
 
 
 def minimum_exposure(beta: float, n_users: int, k: int) -> int:
@@ -109,65 +113,70 @@ class _Lists:
         return float(need)
 
 
-def fit_duals(scores: np.ndarray, k: int, beta: float, exclude: Optional[np.ndarray] = None,
-              max_sweeps: int = 200, initial: Optional[np.ndarray] = None,
-              eps: float = 1e-4) -> tuple[np.ndarray, dict]:
-    """Fits v (items,) so that the top k of scores - v gives every item >= m lists.
+def fit_duals(scores: np.ndarray, k: int, beta: float,
+              exclude: Optional[np.ndarray] = None) -> tuple[np.ndarray, dict]:
+    """Fits v (items,) so that the top k of s - v gives every item >= m lists.
+
+    Solves the relaxed matching LP (HiGHS dual simplex)::
+
+        max sum s_xy z_xy  s.t.  sum_y z_xy = k_x,  sum_x z_xy >= m,  0 <= z <= 1
+
+    (k_x = k, or fewer for a user with fewer than k allowed items). Its
+    constraint matrix is that of a bipartite graph, so the optimal vertex is
+    integral: z is a set of lists. v_y is the dual of item y's exposure row
+    (v_y <= 0; -v_y is the bonus an under-exposed item needs). By
+    complementary slackness each user's list is the top k_x of s - v, except
+    where the LP is degenerate (ties at a user's k-th adjusted score, e.g.
+    items whose score columns are identical, as new items sharing one
+    out-of-vocabulary vector are): there the LP's own choice ``z`` breaks the
+    tie (``info["prefer"]``, passed to :func:`constrained_top_k`).
 
     Args:
         scores: (users, items) finite relevance scores s(x, y).
         k: List length.
         beta: Minimum exposure share.
         exclude: Optional (users, items) bool mask of items a user never gets.
-        max_sweeps: Passes over the under-exposed items at most.
-        initial: Optional starting duals (items,), e.g. those of a smaller
-            beta (bonuses only rise, so a warm start is still an auction).
-        eps: Minimum winning margin, relative to the score range: larger
-            converges in fewer raises, smaller overshoots less.
 
     Returns:
-        (v, info): v <= 0 of shape (items,); info has ``m``, ``sweeps``,
-        ``raises``, ``met`` (every item reached m) and ``seconds``.
+        (v, info): v <= 0 of shape (items,); info has ``m``, ``met`` (every
+        item reached m in the served lists), ``prefer`` ((users, items) bool,
+        the LP's lists; None at beta = 0), ``seconds`` and ``lp_status``.
 
     Raises:
-        ValueError: An impossible beta (see :func:`check_exposure_feasible`).
+        ValueError: An impossible beta (see :func:`check_exposure_feasible`),
+            or an exclusion mask that leaves some item fewer than m users.
     """
     n_users, n_items = scores.shape
     m = check_exposure_feasible(beta, n_users, n_items, k)
-    start = time.perf_counter()
-    bonus = np.zeros(n_items) if initial is None or m == 0 else -np.minimum(np.asarray(initial, np.float64), 0.0)
     if m == 0:
-        return -bonus, {"m": 0, "sweeps": 0, "raises": 0, "met": True, "seconds": 0.0}
+        return np.zeros(n_items), {"m": 0, "met": True, "prefer": None, "seconds": 0.0,
+                                   "lp_status": "not needed"}
+    start = time.perf_counter()
     blocked = np.zeros(scores.shape, bool) if exclude is None else np.asarray(exclude, bool)
-    eps = eps * max(float(np.ptp(scores)), 1e-12)  # strict win over the k-th score
-    sweeps = raises = 0
-    met = False
-    while sweeps < max_sweeps and not met:
-        # Rebuilt from s - v each time the incremental lists claim success: an
-        # exact tie at a k-th score can be broken differently by a fresh top k.
-        lists = _Lists(scores + bonus[None, :], k, blocked)
-        while sweeps < max_sweeps and (lists.exposure < m).any():
-            sweeps += 1
-            raises += _sweep(lists, bonus, m, eps)
-        final = constrained_top_k(scores, -bonus, k, blocked)  # the served lists
-        met = bool((np.bincount(final[final >= 0], minlength=n_items) >= m).all())
-    return -bonus, {"m": m, "sweeps": sweeps, "raises": raises, "met": met,
-                    "seconds": time.perf_counter() - start}
-
-
-def _sweep(lists: _Lists, bonus: np.ndarray, m: int, eps: float) -> int:
-    """One pass of bids by the items below m lists; returns the number of raises."""
-    raises = 0
-    for column in np.flatnonzero(lists.exposure < m):
-        missing = m - lists.exposure[column]
-        if missing <= 0:
-            continue  # an earlier raise this sweep cannot add to it, but stay safe
-        amount = lists.bid(column, missing, eps)
-        if np.isfinite(amount):  # else too few users can take it: reported as not met
-            lists.raise_item(column, amount)
-            bonus[column] += amount
-            raises += 1
-    return raises
+    allowed_users = (~blocked).sum(axis=0)
+    if (allowed_users < m).any():
+        item = int(np.argmin(allowed_users))
+        raise ValueError(f"Impossible exposure: item column {item} may be shown to only "
+                         f"{allowed_users[item]} users (the rest are excluded), below m = {m}; "
+                         f"lower beta or exclude fewer pairs.")
+    rows, cols = np.nonzero(~blocked)
+    lengths = np.minimum((~blocked).sum(axis=1), k)
+    index = np.arange(len(rows))
+    per_user = sparse.csr_matrix((np.ones(len(rows)), (rows, index)), shape=(n_users, len(rows)))
+    per_item = sparse.csr_matrix((-np.ones(len(rows)), (cols, index)), shape=(n_items, len(rows)))
+    result = optimize.linprog(-np.asarray(scores, np.float64)[rows, cols], A_ub=per_item,
+                              b_ub=np.full(n_items, -float(m)), A_eq=per_user, b_eq=lengths,
+                              bounds=(0.0, 1.0), method="highs-ds")
+    if result.status != 0:
+        raise ValueError(f"The exposure LP for beta={beta} (m={m}) failed: {result.message}")
+    v = np.minimum(np.asarray(result.ineqlin.marginals, np.float64), 0.0)
+    prefer = np.zeros(scores.shape, bool)
+    taken = result.x > 0.5
+    prefer[rows[taken], cols[taken]] = True
+    served = constrained_top_k(scores, v, k, blocked, prefer)
+    exposure = np.bincount(served[served >= 0], minlength=n_items)
+    return v, {"m": m, "met": bool((exposure >= m).all()), "prefer": prefer,
+               "seconds": time.perf_counter() - start, "lp_status": result.message}
 
 
 def _tradeoff_row(top, plain, beta, info, relevant, new_columns, k) -> dict:
@@ -178,14 +187,23 @@ def _tradeoff_row(top, plain, beta, info, relevant, new_columns, k) -> dict:
     return {"beta": float(beta), "m": info["m"], "precision": float(hits[judged].mean() / k),
             "coverage": float((exposure > 0).mean()),
             "new_item_exposure": float(exposure[new_columns].sum() / max(exposure.sum(), 1)),
-            "min_exposure": int(exposure.min()), "met": info["met"], "sweeps": info["sweeps"],
+            "min_exposure": int(exposure.min()), "met": info["met"],
             "seconds": info["seconds"], "matches_unconstrained": bool(np.array_equal(top, plain))}
 
 
-def constrained_top_k(scores: np.ndarray, v: np.ndarray, k: int,
-                      exclude: Optional[np.ndarray] = None) -> np.ndarray:
-    """(users, k) columns ranked by s(x, y) - v_y (ties by column)."""
-    return metrics.top_k(scores - np.asarray(v)[None, :], k, exclude)
+def constrained_top_k(scores: np.ndarray, v: np.ndarray, k: int, exclude: Optional[np.ndarray] = None,
+                      prefer: Optional[np.ndarray] = None) -> np.ndarray:
+    """(users, k) columns ranked by s(x, y) - v_y.
+
+    ``prefer`` ((users, items) bool, :func:`fit_duals`' ``info["prefer"]``)
+    breaks ties at a user's k-th adjusted score in favour of the LP's lists:
+    it adds TIE_MARGIN times the score range, far above the LP's tolerance
+    and far below any gap that decides a list. Remaining ties go by column.
+    """
+    adjusted = np.asarray(scores, np.float64) - np.asarray(v, np.float64)[None, :]
+    if prefer is not None:
+        adjusted = adjusted + TIE_MARGIN * (1.0 + float(np.ptp(scores))) * np.asarray(prefer, bool)
+    return metrics.top_k(adjusted, k, exclude)
 
 
 def tradeoff_curve(scores: np.ndarray, k: int, betas: Sequence[float], relevant: Sequence[np.ndarray],
@@ -204,7 +222,7 @@ def tradeoff_curve(scores: np.ndarray, k: int, betas: Sequence[float], relevant:
     Returns:
         One dict per beta: beta, m, precision@k (over users with >= 1
         relevant item), coverage, new_item_exposure, min_exposure, met,
-        sweeps, seconds and ``matches_unconstrained`` (lists identical to
+        seconds (LP) and ``matches_unconstrained`` (lists identical to
         the plain top k).
     """
     n_users, n_items = scores.shape
@@ -214,11 +232,11 @@ def tradeoff_curve(scores: np.ndarray, k: int, betas: Sequence[float], relevant:
     rows = []
     for beta in betas:
         v, info = fit_duals(scores, k, beta, exclude)
-        rows.append(_tradeoff_row(constrained_top_k(scores, v, k, exclude), plain, beta, info,
+        rows.append(_tradeoff_row(constrained_top_k(scores, v, k, exclude, info["prefer"]), plain, beta, info,
                                   relevant, new_columns, k))
         if verbose:
             r = rows[-1]
             print(f"exposure beta {beta:.6f} (m {r['m']}): precision@{k} {r['precision']:.4f}, "
                   f"coverage {r['coverage']:.3f}, min exposure {r['min_exposure']}, met {r['met']} "
-                  f"({r['sweeps']} sweeps, {r['seconds']:.1f}s)", flush=True)
+                  f"(LP {r['seconds']:.1f}s)", flush=True)
     return rows

@@ -99,7 +99,8 @@ def benchmark_section(result: dict, command: str) -> str:
     s = result["summary"]
     lines = ["## Feedback loop (protocol F) and marketing", "",
              f"`{command}` — data {result['data']}; model `{mc['model']}` (epochs <= "
-             f"{mc['train']['epochs']}, warm-up fit {result['warmup']['fit_seconds']:.0f} s); "
+             f"{mc['train']['epochs']}, NewItemGAN {'on' if mc.get('gan', {}).get('enabled') else 'off'}, "
+             f"warm-up fit {result['warmup']['fit_seconds']:.0f} s); "
              f"warm-up = first {fc['warmup_fraction']:.0%} of interactions by time "
              f"({result['warmup']['interactions']}), then {fc['rounds']} rounds of equal duration, "
              f"k = {fc['k']}; reward +1 per recommended item rated >= {fc['like_threshold']:g} "
@@ -120,13 +121,14 @@ def benchmark_section(result: dict, command: str) -> str:
         lines += ["", "DBGD source weights w (loop), start -> after the last round: " + " -> ".join(
             "(" + ", ".join(f"{k} {float(v):.2f}" for k, v in row.items()) + ")" for row in (w[0], w[-1]))
             + "."]
-    lines += ["", f"Exposure-constrained matching (warm-up model, every user, later period as "
-              f"relevance):", "", "| beta | m (lists per item) | precision@k | item coverage | "
-              "new-item exposure | min exposure | met | equals unconstrained |", "|---|---|---|---|---|---|---|---|"]
+    lines += ["", "Exposure-constrained matching (warm-up model, every user, later period as "
+              "relevance; duals from the matching LP, seconds = LP time):", "", "| beta | m (lists per item) | precision@k | item coverage | "
+              "new-item exposure | min exposure | met | equals unconstrained | seconds |",
+              "|---|---|---|---|---|---|---|---|---|"]
     for r in result["tradeoff"]:
         lines.append(f"| {r['beta']:.6f} | {r['m']} | {r['precision']:.4f} | {r['coverage']:.4f} | "
                      f"{r['new_item_exposure']:.4f} | {r['min_exposure']} | {r['met']} | "
-                     f"{r['matches_unconstrained']} |")
+                     f"{r['matches_unconstrained']} | {r.get('seconds', 0.0):.1f} |")
     u = result["userrec"]
     lines += ["", "UserRec (warm-up model; per item with later interactions, its top users vs the "
               "users who interacted with it later): " + ", ".join(
