@@ -67,3 +67,13 @@ def tiny_data() -> Dataset:
 @pytest.fixture(scope="session")
 def tiny_split(tiny_data) -> Split:
     return synthetic_split(tiny_data)
+
+
+def write_shop(folder, data: Dataset):
+    """Writes ``data`` as a shop's own logs (the generic folder format); returns ``folder``."""
+    data.interactions.to_csv(folder / "interactions.csv", index=False)
+    data.users.to_csv(folder / "users.csv", index=False)
+    items = data.items.drop(columns=["category"]).copy()
+    items["categories"] = items["categories"].map("|".join)
+    items.to_csv(folder / "items.csv", index=False)
+    return folder

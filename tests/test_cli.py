@@ -6,6 +6,7 @@ import os
 import pytest
 
 from afetler_tf import benchmark, fit, recommend
+from conftest import write_shop
 
 TINY = ["--set", "train.batch_size=64", "--set", "tower.embedding_dim=8",
         "--set", "tower.tower_units=[16,8]", "--set", "tower.ranking_units=[16]"]
@@ -14,13 +15,7 @@ TINY = ["--set", "train.batch_size=64", "--set", "tower.embedding_dim=8",
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory, tiny_data):
     """tiny_data written as a shop's own logs (the generic folder format)."""
-    folder = tmp_path_factory.mktemp("shop")
-    tiny_data.interactions.to_csv(folder / "interactions.csv", index=False)
-    tiny_data.users.to_csv(folder / "users.csv", index=False)
-    items = tiny_data.items.drop(columns=["category"]).copy()
-    items["categories"] = items["categories"].map("|".join)
-    items.to_csv(folder / "items.csv", index=False)
-    return str(folder)
+    return str(write_shop(tmp_path_factory.mktemp("shop"), tiny_data))
 
 
 @pytest.fixture(scope="module")

@@ -16,6 +16,7 @@ from afetler_tf.feedback.learner import FusionLearner
 from afetler_tf.feedback.online import feedback_loss, reward_weights
 from afetler_tf.feedback.replay import make_replay
 from afetler_tf.models import build_model
+from conftest import write_shop
 
 TINY = {"tower": {"embedding_dim": 8, "tower_units": (8,), "ranking_units": (8,)},
         "train": {"epochs": 1, "batch_size": 128}}
@@ -70,12 +71,7 @@ def test_online_update_fine_tunes_without_rebuilding(trained, tiny_data):
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory, tiny_data):
-    folder = tmp_path_factory.mktemp("shop")
-    tiny_data.interactions.to_csv(folder / "interactions.csv", index=False)
-    tiny_data.users.to_csv(folder / "users.csv", index=False)
-    items = tiny_data.items.drop(columns=["category"]).copy()
-    items["categories"] = items["categories"].map("|".join)
-    items.to_csv(folder / "items.csv", index=False)
+    folder = write_shop(tmp_path_factory.mktemp("shop"), tiny_data)
     config = Config(model="two_tower").replace(data={"source": str(folder)}, **TINY)
     config.to_json(str(folder / "config.json"))
     return folder

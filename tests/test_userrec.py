@@ -7,6 +7,7 @@ import pytest
 from afetler_tf import fit, recommend
 from afetler_tf.feedback.userrec import evaluate_userrec, users_for_item
 from afetler_tf.models.base import Recommender
+from conftest import write_shop
 
 
 class VectorModel(Recommender):
@@ -58,12 +59,7 @@ def test_userrec_evaluation_by_hand():
 
 @pytest.fixture(scope="module")
 def two_tower_run(tmp_path_factory, tiny_data):
-    folder = tmp_path_factory.mktemp("shop")
-    tiny_data.interactions.to_csv(folder / "interactions.csv", index=False)
-    tiny_data.users.to_csv(folder / "users.csv", index=False)
-    items = tiny_data.items.drop(columns=["category"]).copy()
-    items["categories"] = items["categories"].map("|".join)
-    items.to_csv(folder / "items.csv", index=False)
+    folder = write_shop(tmp_path_factory.mktemp("shop"), tiny_data)
     out = str(tmp_path_factory.mktemp("runs") / "two_tower")
     assert fit.main(["--model", "two_tower", "--data", str(folder), "--epochs", "1", "--out", out,
                      "--quiet", "--set", "tower.embedding_dim=8", "--set", "tower.tower_units=[8]",
