@@ -90,7 +90,9 @@ def _metric_columns(protocol_metrics: Mapping) -> list[str]:
 
 
 def _figure(width: float = 7.0, height: float = 4.0) -> Figure:
-    figure = Figure(figsize=(width, height), dpi=100)
+    # Constrained layout fits titles, labels and long legends without the
+    # "tight_layout not applied" warnings tight_layout gave.
+    figure = Figure(figsize=(width, height), dpi=100, layout="constrained")
     FigureCanvasAgg(figure)  # Agg canvas: headless, no pyplot state
     return figure
 
@@ -108,8 +110,7 @@ def bar_chart(path: str, rows: Mapping[str, Mapping[str, float]], columns: Seque
         axes.bar_label(bars, fmt="%.3f", fontsize=7)
     axes.set_xticks(x, list(columns), rotation=30, ha="right")
     axes.set_title(title)
-    axes.legend()
-    figure.tight_layout()
+    axes.legend(fontsize=7)
     figure.savefig(path, format="png")
     return path
 
@@ -144,8 +145,7 @@ def training_curve(path: str, history: Mapping) -> str:
     axes.set_xlabel("epoch")
     axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_title("Training history")
-    axes.legend()
-    figure.tight_layout()
+    axes.legend(fontsize=7)
     figure.savefig(path, format="png")
     return path
 

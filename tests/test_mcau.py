@@ -107,6 +107,30 @@ class MCAUTest(tf.test.TestCase, parameterized.TestCase):
         self.assertAllEqual(alpha[1], np.zeros((3, 4)))
         self.assertAllEqual(beta[1], np.zeros(3))
 
+    def test_item_scores_follow_the_concatenated_formula(self):
+        # The layer splits [h ‖ q ‖ h ⊙ q] W into parts; numpy applies W to the
+        # concatenation itself (random weights, 2 heads, a non-zero q part).
+        history, channels, mask, query = _random_inputs()
+        layer = MCAU(num_channels=3, attention_units=4, num_heads=2)
+        layer((history, channels, mask, query))
+        rng = np.random.default_rng(1)
+        layer.item_kernel.assign(rng.normal(size=layer.item_kernel.shape).astype("float32"))
+        _, alpha, _ = layer((history, channels, mask, query))
+        q = np.broadcast_to(query[:, None, :], history.shape)
+        features = np.concatenate([history, q, history * q], axis=-1)  # (B, L, 3e)
+        scores = np.einsum("bhla,ha->bhl", np.tanh(np.einsum("blf,hfa->bhla", features,
+                                                             layer.item_kernel.numpy())),
+                           layer.item_vector.numpy())
+        expected = np.zeros(alpha.shape)
+        for b in range(history.shape[0]):
+            for c in range(3):
+                members = mask[b] & (channels[b] == c)
+                for h in range(2):
+                    if members.any():
+                        e = np.exp(scores[b, h] - scores[b, h][members].max()) * members
+                        expected[b, c] += e / e.sum() / 2  # heads averaged
+        self.assertAllClose(alpha, expected, atol=1e-5)
+
     def test_query_projection_and_heads(self):
         history, channels, mask, query = _random_inputs(dim=5, query_dim=7)
         layer = MCAU(num_channels=3, attention_units=4, num_heads=2)

@@ -169,9 +169,14 @@ class MCAU(tf.keras.layers.Layer):
 
         # Item level: one score per position and head, shared by all channels;
         # the channel mask decides over which positions each softmax runs.
-        q_items = tf.broadcast_to(query[:, tf.newaxis, :], tf.shape(history))  # (B, L, e)
-        features = tf.concat([history, q_items, history * q_items], axis=-1)  # (B, L, 3e)
-        hidden = tf.tanh(tf.einsum("blf,hfa->bhla", features, self.item_kernel))  # (B, H, L, A)
+        # [h, q, h * q] W is computed as [h, h * q] W_{h, hq} + q W_q: the query's
+        # part once per row instead of once per position (same value, less work).
+        e = tf.shape(history)[-1]
+        w_h, w_q, w_hq = tf.split(self.item_kernel, [e, e, e], axis=1)  # (H, e, A) each
+        features = tf.concat([history, history * query[:, tf.newaxis, :]], axis=-1)  # (B, L, 2e)
+        per_position = tf.einsum("blf,hfa->bhla", features, tf.concat([w_h, w_hq], axis=1))
+        per_query = tf.einsum("bf,hfa->bha", query, w_q)[:, :, tf.newaxis, :]  # (B, H, 1, A)
+        hidden = tf.tanh(per_position + per_query)  # (B, H, L, A)
         scores = tf.einsum("bhla,ha->bhl", hidden, self.item_vector)  # (B, H, L)
         alpha = masked_softmax(scores[:, :, tf.newaxis, :], channels[:, tf.newaxis, :, :])  # (B, H, C, L)
         summaries = tf.einsum("bhcl,ble->bhce", alpha, history)  # (B, H, C, e)  g_c
