@@ -67,52 +67,6 @@ def beta_grid(n_users: int, n_items: int, k: int, points: int = 6) -> list:
     return [float(m) / (n_users * k) for m in ms]
 
 
-class _Lists:
-    """Each user's current top k of the adjusted scores, kept up to date per item raise."""
-
-    def __init__(self, adjusted: np.ndarray, k: int, blocked: np.ndarray):
-        self.adjusted, self.k, self.blocked = adjusted, k, blocked
-        self.top = metrics.top_k(adjusted, k, blocked)  # (users, k), -1 padding
-        self.exposure = np.bincount(self.top[self.top >= 0], minlength=adjusted.shape[1])
-        self.kth = self._kth(np.arange(len(adjusted)))
-
-    def _kth(self, rows: np.ndarray) -> np.ndarray:
-        top = self.top[rows]
-        values = np.take_along_axis(self.adjusted[rows], np.maximum(top, 0), axis=1)
-        return np.where(top[:, -1] >= 0, values.min(axis=1), -np.inf)  # short list: free slot
-
-    def raise_item(self, column: int, amount: float) -> None:
-        """Adds ``amount`` to one item's adjusted scores; refreshes the lists it enters."""
-        self.adjusted[:, column] += amount
-        holds = (self.top == column).any(axis=1)
-        enters = ~holds & ~self.blocked[:, column] & (self.adjusted[:, column] > self.kth)
-        rows = np.flatnonzero(enters)
-        if rows.size:
-            old = self.top[rows]
-            self.top[rows] = metrics.top_k(self.adjusted[rows], self.k, self.blocked[rows])
-            np.subtract.at(self.exposure, old[old >= 0], 1)
-            np.add.at(self.exposure, self.top[rows][self.top[rows] >= 0], 1)
-        changed = np.flatnonzero(enters | holds)
-        self.kth[changed] = self._kth(changed)
-
-    def bid(self, column: int, missing: int, eps: float) -> float:
-        """The raise that puts the item into ``missing`` more lists (inf if impossible).
-
-        As in Bertsekas' auction, the item bids up to its next-best
-        alternative: the raise passes the missing-th smallest gap to a
-        user's k-th score and stops eps short of the next gap, so the lists
-        it enters are won with the widest margin that takes no extra list.
-        """
-        free = ~(self.top == column).any(axis=1) & ~self.blocked[:, column]
-        gaps = np.sort(self.kth[free] - self.adjusted[free, column])  # -inf: a free slot
-        if len(gaps) < missing:
-            return np.inf
-        need = max(gaps[missing - 1], 0.0) + eps
-        if len(gaps) > missing:
-            need = max(need, gaps[missing] - eps)
-        return float(need)
-
-
 def fit_duals(scores: np.ndarray, k: int, beta: float,
               exclude: Optional[np.ndarray] = None) -> tuple[np.ndarray, dict]:
     """Fits v (items,) so that the top k of s - v gives every item >= m lists.
