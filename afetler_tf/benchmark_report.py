@@ -41,10 +41,12 @@ validation set, which holds warm items only). Baselines: random scores;
 category popularity (an item scores the mean training interactions per item
 of its categories); content-only tower (the base two-tower model whose item
 tower sees categories, title words and year, never the id; no GAN); AFETLER
-with the NewItemGAN generator embedding the cold items. Caveat: the GAN's
-default learning rate (5e-4) and dropout (0.3) were picked by comparing a
-few settings on seed 1's cold test metrics, so seed 1 is optimistic; they
-are to be re-chosen on the GAN's own validation loss (held-out warm items)."""
+with the NewItemGAN generator embedding the cold items; its ranker sees a
+cold item through its content too (item bias regressed from categories and
+year on the warm items' learned biases; target-aware attention on the
+item's own categories). The GAN's learning rate and dropout are chosen on
+validation data only (`python -m afetler_tf.gan_select`: the GAN's loss on
+held-out warm items, seed 1; section below), never on these test figures."""
 
 
 def load_suites(directory: str) -> dict:
@@ -155,10 +157,11 @@ def cold_targets(groups: dict) -> str:
 
 
 # Sections other commands write as ``benchmarks/<name>.md`` (``python -m
-# tuning.compare``, ``python -m export.bench``, ...), appended in this order,
-# then any other ``*.md`` there alphabetically. They cannot be rendered here:
-# afetler_tf never imports export/ or tuning/.
-SECTION_ORDER = ("tuning", "export")
+# tuning.compare``, ``python -m afetler_tf.gan_select``, ``python -m
+# export.bench``, ...), appended in this order, then any other ``*.md`` there
+# alphabetically. They cannot be rendered here: afetler_tf never imports
+# export/ or tuning/ (gan_select's section needs a training run).
+SECTION_ORDER = ("tuning", "gan_select", "export")
 
 
 def section_files(directory: str) -> list:

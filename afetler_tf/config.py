@@ -219,6 +219,10 @@ class GanConfig:
         hidden_units: Hidden sizes of the generator and discriminator MLPs.
         embedding_dim: Width of each content-feature embedding.
         dropout: Dropout after each hidden layer of the generator.
+            ``dropout`` and ``g_learning_rate`` are chosen on validation data
+            only: ``python -m afetler_tf.gan_select`` (cold-items split,
+            seed 1; the GAN's loss on held-out warm items;
+            benchmarks/gan_select.md).
         adversarial_weight: Weight of the generator's adversarial loss.
         similarity_weight: lambda_s of the cosine term.
         retrieval_weight: Weight of the retrieval loss against the frozen
@@ -236,14 +240,14 @@ class GanConfig:
     min_interactions: int = 1
     hidden_units: tuple[int, ...] = (128,)
     embedding_dim: int = 32
-    dropout: float = 0.3
+    dropout: float = 0.5
     adversarial_weight: float = 0.05
     similarity_weight: float = 1.0
     retrieval_weight: float = 1.0
     epochs: int = 30
     patience: int = 3
     batch_size: int = 512
-    g_learning_rate: float = 0.0005
+    g_learning_rate: float = 0.0002
     d_learning_rate: float = 0.001
     validation_items: float = 0.1
 

@@ -75,9 +75,12 @@ class RankingHead(tf.keras.Model):
         user_ids, item_ids: Vocabularies of the bias terms (OOV bias = row 0).
         units: Hidden sizes; a final Dense(1) is added.
         global_mean: Initial output offset (the training mean rating).
+        content_bias: Optional :class:`ContentBias`: b_v of the items it
+            routes (never-trained ids) comes from their content.
     """
 
-    def __init__(self, user_ids, item_ids, units: Sequence[int], global_mean: float = 3.5, **kwargs):
+    def __init__(self, user_ids, item_ids, units: Sequence[int], global_mean: float = 3.5,
+                 content_bias=None, **kwargs):
         super().__init__(**kwargs)
         self.user_lookup = tf.keras.layers.StringLookup(vocabulary=list(user_ids), num_oov_indices=1)
         self.item_lookup = tf.keras.layers.StringLookup(vocabulary=list(item_ids), num_oov_indices=1)
@@ -85,14 +88,105 @@ class RankingHead(tf.keras.Model):
         self.item_bias = tf.keras.layers.Embedding(len(item_ids) + 1, 1, embeddings_initializer="zeros")
         self.mlp = mlp(list(units) + [1], name="ranking_mlp")
         self._global_mean = float(global_mean)
+        self.content_bias = content_bias  # optional ContentBias (over the same item vocabulary)
 
-    def call(self, inputs, training=False):
+    def call(self, inputs, training=False, item_features=None):
+        """``item_features``: the raw candidate features; with a ContentBias,
+        items it routes (never-trained ids) get b_v from their content."""
         p_u, p_v, user_id, item_id = inputs[:4]
         extras = list(inputs[4:])
         b_u = self.user_bias(self.user_lookup(user_id))  # (batch, 1)
-        b_v = self.item_bias(self.item_lookup(item_id))  # (batch, 1)
+        index = self.item_lookup(item_id)
+        b_v = self.item_bias(index)  # (batch, 1)
+        if self.content_bias is not None and item_features is not None:
+            routed = self.content_bias.routed_items(index)[:, None]  # (batch, 1) bool
+            b_v = tf.where(routed, self.content_bias(item_features)[:, None], b_v)
         x = tf.concat([p_u, p_v, p_u * p_v] + extras + [b_u, b_v], axis=-1)
         return self._global_mean + b_u + b_v + self.mlp(x, training=training)  # (batch, 1)
+
+
+class ContentBias(tf.keras.layers.Layer):
+    """An item bias from content, for the ranker's never-trained item ids.
+
+        b(x) = w_0 + w_cat . m / max(|m|, 1) + sum_col w_col[bucket(x_col)]
+
+    with m the item's category multi-hot and one weight per bucket of each
+    numeric attribute (``year``: bucket 0 = missing). Non-trainable: it is
+    fitted after training (:meth:`fit`, by the NewItemGAN stage) to the
+    learned item biases of the warm items; until then every weight is 0, so
+    the ranker is unchanged. ``routed`` marks the item-vocabulary rows whose
+    bias it replaces (row 0 = OOV, always; rarely seen items when the GAN's
+    min_interactions asks for it).
+
+    Args:
+        item_features: The candidate tower's ItemFeatures (shared; supplies
+            the category lookup and the numeric bucketisers).
+        num_items: Size of the ranker's item vocabulary (rows: num_items + 1).
+
+    Input: raw candidate features (batch,). Output: (batch,) float32.
+    """
+
+    def __init__(self, item_features, num_items: int, **kwargs):
+        super().__init__(**kwargs)
+        self.item_features = item_features
+        self._buckets = {col: len(b) + 1 for col, b in item_features._numeric.items()}
+        width = max(len(item_features._categories), 1) + sum(self._buckets.values())
+        self.weight = self.add_weight(name="weight", shape=(width,), initializer="zeros",
+                                      trainable=False)
+        self.intercept = self.add_weight(name="intercept", shape=(), initializer="zeros",
+                                         trainable=False)
+        routed = np.zeros(num_items + 1, np.float32)
+        routed[0] = 1.0
+        self.routed = self.add_weight(name="routed", shape=(num_items + 1,), trainable=False,
+                                      initializer=tf.keras.initializers.Constant(routed))
+
+    def design(self, features):
+        """Raw candidate features (batch,) -> (batch, width) regressors (no intercept)."""
+        multi_hot = self.item_features.categories_multi_hot(features["categories"])
+        parts = [multi_hot / tf.maximum(tf.reduce_sum(multi_hot, -1, keepdims=True), 1.0)]
+        for col, depth in self._buckets.items():
+            bucket = self.item_features.fields[col].layers[0](features[col])  # Discretization
+            parts.append(tf.one_hot(tf.cast(bucket, tf.int32), depth))
+        return tf.concat(parts, -1)
+
+    def routed_items(self, index):
+        """Item-lookup indices (batch,) -> (batch,) bool: bias from content."""
+        return tf.gather(self.routed, index) > 0.5
+
+    def call(self, features):
+        return self.intercept + tf.linalg.matvec(self.design(features), self.weight)
+
+    def fit(self, features: dict, targets, weights=None, ridge: float = 1.0,
+            routed_index=None) -> dict:
+        """Weighted ridge fit of ``targets`` (n,) (learned item biases) on the
+        content of ``features`` (n items); ``weights`` (n,) per item (default
+        1; the caller passes training interactions, so the fit minimises the
+        error per interaction). The penalty ``ridge * mean(weights)`` spares
+        the intercept; ``ridge=0`` is plain least squares (minimum norm).
+        ``routed_index``: item-lookup indices to route besides OOV.
+
+        Returns: {"items": n, "r2": weighted R^2 of the fit}.
+        """
+        x = self.design(features).numpy().astype(np.float64)  # (n, width)
+        y = np.asarray(targets, np.float64).reshape(-1)
+        w = np.ones(len(y)) if weights is None else np.asarray(weights, np.float64).reshape(-1)
+        a = np.concatenate([np.ones((len(y), 1)), x], 1) * np.sqrt(w)[:, None]
+        penalty = np.sqrt(ridge * w.mean()) * np.eye(a.shape[1])[1:]
+        coef = np.linalg.lstsq(np.concatenate([a, penalty]),
+                               np.concatenate([y * np.sqrt(w), np.zeros(len(penalty))]),
+                               rcond=None)[0]
+        self.intercept.assign(float(coef[0]))
+        self.weight.assign(coef[1:].astype(np.float32))
+        routed = np.zeros(self.routed.shape[0], np.float32)
+        routed[0] = 1.0
+        if routed_index is not None:
+            routed[np.asarray(routed_index, np.int64)] = 1.0
+        self.routed.assign(routed)
+        fitted = coef[0] + x @ coef[1:]
+        mean = np.average(y, weights=w)
+        total = np.average((y - mean) ** 2, weights=w)
+        r2 = 1.0 - np.average((y - fitted) ** 2, weights=w) / total if total > 0 else 0.0
+        return {"items": int(len(y)), "r2": float(r2)}
 
 
 class HistoryAttention(tf.keras.layers.Layer):
@@ -126,11 +220,22 @@ class HistoryAttention(tf.keras.layers.Layer):
             num_channels + 1, item_features.id_embedding.output_dim, embeddings_initializer="zeros")
         self._num_channels = num_channels
 
-    def encode(self, item_ids):
-        """(..., ) str ids -> (h (..., e), multi-hot categories (..., K), index (...,))."""
+    def encode(self, item_ids, categories=None):
+        """(..., ) str ids -> (h (..., e), multi-hot categories (..., K), index (...,)).
+
+        ``categories``: the items' raw ``|``-joined categories (the target of
+        the ranker): the multi-hot then comes from this content, not from the
+        id-indexed matrix, so an item outside the vocabulary keeps its
+        categories; its id part (the untrained OOV row) is left out.
+        """
         index = self.item_features.id_lookup(item_ids)
-        multi_hot = tf.gather(self._categories, index)
-        h = self.item_features.id_embedding(index) + self.item_features.embed_categories(multi_hot)
+        if categories is None:
+            multi_hot = tf.gather(self._categories, index)
+            e_id = self.item_features.id_embedding(index)
+        else:
+            multi_hot = self.item_features.categories_multi_hot(categories)
+            e_id = self.item_features.id_embedding(index) * tf.cast(index > 0, tf.float32)[..., None]
+        h = e_id + self.item_features.embed_categories(multi_hot)
         return h, multi_hot, index
 
     def channel_ids(self, ratings, index):

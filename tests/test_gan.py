@@ -153,6 +153,9 @@ def test_gan_is_saved_and_restored_with_the_run(trained, tiny_data, tiny_split, 
         clone.load(str(tmp_path), tiny_data, tiny_split)
     items = ["i0", "unseen-id"]
     np.testing.assert_allclose(clone.item_vectors(items), model.item_vectors(items), atol=1e-5)
+    bias, restored = model.network.ranking_head.content_bias, clone.network.ranking_head.content_bias
+    np.testing.assert_allclose(restored.weight.numpy(), bias.weight.numpy())  # part of the network's weights
+    assert float(restored.intercept) == float(bias.intercept) != 0.0
 
 
 def test_gan_off_keeps_the_tower_path(tiny_data, tiny_split):
@@ -178,3 +181,46 @@ def test_the_serving_candidate_tower_exports_as_a_saved_model(trained, tmp_path)
     served = loaded.serve({k: tf.constant(v) for k, v in probe.items()})["embedding"].numpy()
     np.testing.assert_allclose(served, encoder(probe).numpy(), atol=1e-5)
     assert not np.allclose(served[1], model.network.candidate_tower(probe).numpy()[1])  # generator path
+
+
+def test_the_gan_stage_fits_the_rankers_content_bias(trained, tiny_split):
+    from afetler_tf.models.new_items import warm_items
+    model, history = trained
+    head = model.network.ranking_head
+    warm = warm_items(tiny_split.train, model.config.gan.min_interactions)
+    assert history["gan/content_bias_items"] == len(warm) and history["gan/content_bias_r2"] > 0
+    # The intercept is not penalised: over the warm items, weighted by their training
+    # interactions, the content bias averages the learned biases.
+    counts = tiny_split.train.item_id.value_counts().reindex(warm).to_numpy()
+    learned = head.item_bias(head.item_lookup(np.array(warm, object))).numpy()[:, 0]
+    content = head.content_bias(model.space.item_features(warm)).numpy()
+    assert np.average(content, weights=counts) == pytest.approx(np.average(learned, weights=counts), abs=1e-4)
+    assert head.content_bias.routed_items(head.item_lookup(np.array(["i0", "unseen"], object))).numpy() \
+        .tolist() == [False, True]
+
+
+def test_the_exported_ranker_serves_new_items_through_their_content(trained, tmp_path):
+    from export.modules import RankerModule
+    from export.specs import InputSpecs
+    model, _ = trained
+    model.add_items(new_items("ranked"))
+    users, items = ["u1", "u2", "u3"], ["ranked_Comedy", "ranked_Drama", "i0"]
+    expected = model.score(users, items)
+    feats = model.examples(model.pair_frame(users, items), model._probabilities)
+    inputs = InputSpecs.from_model(model)
+    module = RankerModule(model.network, inputs, candidate_tower=model.candidate_encoder)
+    tf.saved_model.save(module, str(tmp_path / "ranker"))
+    loaded = tf.saved_model.load(str(tmp_path / "ranker"))
+    served = loaded.serve({k: tf.constant(feats[k]) for k in inputs.ranker})["rating"].numpy()
+    np.testing.assert_allclose(served, expected, atol=1e-4)
+    # Without the content bias (weights 0) the new items' ratings move; the warm one does not.
+    bias = model.network.ranking_head.content_bias
+    saved = [v.numpy() for v in (bias.weight, bias.intercept)]
+    try:
+        bias.weight.assign(np.zeros_like(saved[0]))
+        bias.intercept.assign(0.0)
+        plain = model.score(users, items)
+    finally:
+        bias.weight.assign(saved[0])
+        bias.intercept.assign(saved[1])
+    assert abs(plain[2] - expected[2]) < 1e-5 and np.all(np.abs(plain[:2] - expected[:2]) > 1e-4)

@@ -30,7 +30,7 @@ from afetler_tf.models import new_items
 from afetler_tf.models.base import Recommender
 from afetler_tf.models.gan import NewItemTower
 from afetler_tf.models.negative_bank import NegativeBank
-from afetler_tf.towers import HistoryAttention, RankingHead, Tower
+from afetler_tf.towers import ContentBias, HistoryAttention, RankingHead, Tower
 
 LOSS_NAMES = ("retrieval", "rating", "mimic", "attention", "category_alignment")
 
@@ -76,8 +76,11 @@ class AfetlerNetwork(tfrs.models.Model):
                                      name="candidate_tower")
         self.target_attention = (self._history(space, item_features, config)
                                  if acfg.ranking_head and acfg.target_attention else None)
+        # b_v of never-trained items from their content (fitted by the NewItemGAN stage).
         self.ranking_head = (RankingHead(space.user_ids, space.item_ids, cfg.ranking_units,
-                                         global_mean, name="ranking_head")
+                                         global_mean, name="ranking_head",
+                                         content_bias=ContentBias(item_features, len(space.item_ids),
+                                                                  name="content_bias"))
                              if acfg.ranking_head else None)
         self.retrieval = retrieval_task(cfg.temperature)
         self.ranking = tfrs.tasks.Ranking(loss=tf.keras.losses.MeanSquaredError(
@@ -105,15 +108,22 @@ class AfetlerNetwork(tfrs.models.Model):
 
     def rate(self, features, p_u, p_v, training=False, return_attention=False):
         """Ranking head rating (batch, 1); with ``return_attention`` also the
-        target-aware MCAU weights and what the attention loss needs."""
+        target-aware MCAU weights and what the attention loss needs.
+
+        The target item is seen through its content where its id says
+        nothing: its categories come from ``features["categories"]`` (not the
+        id-indexed matrix), and a never-trained id gets the ranking head's
+        content bias."""
         extras, attention = [], None
         if self.target_attention is not None:
-            h_t, target_categories, _ = self.target_attention.encode(features["item_id"])  # (b, e)
+            h_t, target_categories, _ = self.target_attention.encode(  # (b, e), (b, K)
+                features["item_id"], categories=features.get("categories"))
             o, alpha, beta, details = self.target_attention(features, query=h_t)
             extras.append(o)
             attention = dict(details, alpha=alpha, beta=beta, target_categories=target_categories)
         rating = self.ranking_head((p_u, p_v, features["user_id"], features["item_id"], *extras),
-                                   training=training)
+                                   training=training,
+                                   item_features=features if "categories" in features else None)
         return (rating, attention) if return_attention else rating
 
     def compute_loss(self, features, training=False):

@@ -6,8 +6,14 @@ those with at least ``gan.min_interactions`` training interactions). A share
 ``gan.validation_items`` of the warm items is held out whole, so early
 stopping measures what the generator is for: items it has never seen.
 
+The same stage fits the ranking head's content bias (:func:`fit_content_bias`):
+the item bias b_v of an item the ranker never trained (the OOV row, 0) is
+replaced by a regression of the warm items' learned biases on content, so
+the rating of a new item sees its content in the bias too.
+
 Weights are saved beside the network's, in ``<weights>/gan/`` (``weights*``
-checkpoint + ``gan.json``: the GAN's config and a training summary).
+checkpoint + ``gan.json``: the GAN's config and a training summary); the
+content bias is part of the network's weights.
 """
 
 from __future__ import annotations
@@ -109,7 +115,29 @@ def fit_gan(model, split, verbose: int = 1) -> dict:
         gcfg.epochs, gcfg.patience, monitor, verbose=0,
         callbacks=[GanEpochLog(monitor)] if verbose else [])
     model.attach_gan(gan)
+    history.update({f"content_bias_{k}": v for k, v in fit_content_bias(model, split).items()})
     return history
+
+
+def fit_content_bias(model, split, ridge: float = 1.0, exclude=()) -> dict:
+    """Fits the ranking head's :class:`~afetler_tf.towers.ContentBias` to the
+    learned biases b_v of the warm items (>= ``gan.min_interactions``
+    training interactions; minus ``exclude``), each weighted by its training
+    interactions (rating errors are per interaction), and routes the ranker's
+    never-trained ids (OOV) and the items below ``gan.min_interactions``
+    to it. Returns {"items", "r2"} ({} without a ranking head)."""
+    head = model.network.ranking_head
+    if head is None or head.content_bias is None:
+        return {}
+    min_interactions = model.config.gan.min_interactions
+    warm = [i for i in warm_items(split.train, min_interactions) if i not in set(exclude)]
+    counts = split.train["item_id"].astype(str).value_counts()
+    biases = head.item_bias(head.item_lookup(np.array(warm, object))).numpy()[:, 0]
+    rare = [i for i in model.space.item_ids if counts.get(str(i), 0) < min_interactions]
+    routed = head.item_lookup(np.array(rare, object)).numpy() if rare else None
+    return head.content_bias.fit(model.space.item_features(warm), biases,
+                                 weights=counts.reindex(warm).to_numpy(np.float64), ridge=ridge,
+                                 routed_index=routed)
 
 
 def save_gan(gan: NewItemGAN, directory: str, history: Optional[dict] = None) -> None:

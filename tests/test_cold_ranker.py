@@ -1,0 +1,91 @@
+"""The ranker sees a cold item through its content: content bias and target categories (issue 4)."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from afetler_tf.features import MISSING, ItemFeatures
+from afetler_tf.layers.mcau import MCAU
+from afetler_tf.towers import ContentBias, HistoryAttention, RankingHead
+
+CATS = ["A", "B", "C"]
+WARM = ["a1", "a2", "b1", "c1"]
+
+
+def item_features(year=False):
+    numeric = {"year": [1950.0, 1990.0]} if year else {}
+    return ItemFeatures(WARM, CATS, numeric=numeric, dim=4)
+
+
+def raw(ids, cats, years=None):
+    out = {"item_id": np.array(ids, object), "categories": np.array(cats, object),
+           "title": np.array([""] * len(ids), object)}
+    if years is not None:
+        out["year"] = np.array(years, np.float32)
+    return out
+
+
+def test_cold_bias_is_the_mean_bias_of_the_warm_items_of_its_category():
+    bias = ContentBias(item_features(), len(WARM))
+    np.testing.assert_array_equal(bias(raw(["x"], ["A"])).numpy(), [0.0])  # unfitted: the OOV row's 0
+    fit = bias.fit(raw(WARM, ["A", "A", "B", "C"]), [0.2, 0.6, -0.4, 0.1], ridge=0.0)
+    assert fit["items"] == 4 and fit["r2"] == pytest.approx(1.0 - 0.02 / 0.126875, abs=1e-6)
+    got = bias(raw(["new_a", "new_b", "new_ab"], ["A", "B", "A|B"])).numpy()
+    # A: mean(0.2, 0.6); B: -0.4; two categories: the mean of the two.
+    np.testing.assert_allclose(got, [0.4, -0.4, 0.0], atol=1e-5)
+
+
+def test_warm_items_are_weighted_by_their_interactions():
+    bias = ContentBias(item_features(), len(WARM))
+    bias.fit(raw(WARM, ["A", "A", "B", "C"]), [0.2, 0.6, -0.4, 0.1], weights=[1, 3, 2, 1], ridge=0.0)
+    np.testing.assert_allclose(bias(raw(["new"], ["A"])).numpy(), [0.5], atol=1e-5)  # (0.2 + 3 * 0.6) / 4
+
+
+def test_numeric_buckets_and_the_ridge_fit():
+    bias = ContentBias(item_features(year=True), len(WARM))
+    feats = raw(WARM, ["A", "A", "B", "B"], [1940.0, 1995.0, 1940.0, 1995.0])
+    y, w = np.array([0.5, -0.1, 0.3, -0.3]), np.array([2.0, 1.0, 1.0, 3.0])
+    bias.fit(feats, y, weights=w, ridge=0.0)
+    # Additive in category and year bucket, so least squares fits it exactly.
+    np.testing.assert_allclose(bias(feats).numpy(), y, atol=1e-5)
+    # A year-less item falls in bucket 0 (below every boundary), like 1940.
+    assert bias(raw(["n"], ["A"], [MISSING])).numpy()[0] == pytest.approx(0.5, abs=1e-5)
+    bias.fit(feats, y, weights=w, ridge=10.0)  # the unpenalised intercept keeps the weighted mean
+    np.testing.assert_allclose(np.average(bias(feats).numpy(), weights=w), np.average(y, weights=w),
+                               atol=1e-5)
+
+
+def test_the_head_gives_a_cold_item_the_content_bias_of_a_warm_twin():
+    features = item_features()
+    head = RankingHead(["u"], WARM, [4], global_mean=3.0,
+                       content_bias=ContentBias(features, len(WARM)))
+    p = tf.constant(np.random.default_rng(0).normal(size=(1, 3)), tf.float32)
+
+    def rate(item, cats):
+        return float(head((p, p, tf.constant(["u"]), tf.constant([item])),
+                          item_features=raw([item], [cats]))[0, 0])
+    before = rate("cold", "B")
+    head.content_bias.fit(raw(WARM, ["A", "A", "B", "C"]), [0.2, 0.6, -0.4, 0.1], ridge=0.0)
+    # The warm twin b1 with its learned bias set to the content bias (-0.4) rates the same.
+    head.item_bias.embeddings.assign(np.array([[0.0], [9.0], [9.0], [-0.4], [9.0]], np.float32))
+    assert rate("cold", "B") == pytest.approx(rate("b1", "Z"), abs=1e-5)  # b1: its own bias, not content
+    assert rate("cold", "B") != pytest.approx(before, abs=1e-4)
+    # A routed in-vocabulary item (below min_interactions) takes the content bias too.
+    head.content_bias.routed.assign([1.0, 0.0, 0.0, 0.0, 1.0])  # row 4 = c1
+    assert rate("c1", "B") == pytest.approx(rate("cold", "B"), abs=1e-5)
+
+
+def test_the_target_path_takes_a_cold_items_categories_from_its_content():
+    features = item_features()
+    matrix = np.zeros((len(WARM) + 1, len(CATS)), np.float32)
+    matrix[[1, 2, 3, 4], [0, 0, 1, 2]] = 1.0  # a1, a2: A; b1: B; c1: C
+    attention = HistoryAttention(features, matrix, np.array([-1, 0, 0, 1, 2], np.int32),
+                                 MCAU(3, 4, 1), channels="rating")
+    ids, cats = tf.constant(["a1", "cold"]), tf.constant(["A", "B|C"])
+    h_id, hot_id, _ = attention.encode(ids)
+    h, hot, _ = attention.encode(ids, categories=cats)
+    np.testing.assert_array_equal(hot_id.numpy(), [[1, 0, 0], [0, 0, 0]])  # by id: cold has none
+    np.testing.assert_array_equal(hot.numpy(), [[1, 0, 0], [0, 1, 1]])
+    np.testing.assert_allclose(h[0].numpy(), h_id[0].numpy(), atol=1e-6)  # warm: unchanged
+    expected = features.embed_categories(tf.constant([[0.0, 1.0, 1.0]]))[0]  # no OOV id part
+    np.testing.assert_allclose(h[1].numpy(), expected.numpy(), atol=1e-6)
