@@ -11,7 +11,8 @@ users (profile + history) and k = 10: p50/p99 latency of one request and of
 a batch of 256, and ScaNN's recall@10 against BruteForce on those 256 users.
 Latency is the signature call (query tower + index), without JSON or
 network. The ML-100k rows are measured once more with XLA auto-clustering
-(``TF_XLA_FLAGS``, in a child process). Writes ``OUT/export.json`` and
+(``TF_XLA_FLAGS``), with one inter-op thread, and with both (each in a
+child process). Writes ``OUT/export.json`` and
 ``OUT/export.md``.
 """
 
@@ -150,20 +151,28 @@ def run_bench(run_dir: str, catalogues=tuple(name for name, _ in CATALOGUES)) ->
             "scann": scann, "rows": rows}
 
 
-def xla_rows(run_dir: str) -> list:
-    """The ML-100k rows again, in a child process with XLA auto-clustering on.
+SERVING_VARIANTS = ((True, 0), (False, 1), (True, 1))  # (XLA, inter-op threads; 0 = TF's default)
 
-    ``TF_XLA_FLAGS`` must be set before TensorFlow starts, hence the child;
-    the same variable (plus ``--xla_cpu_compilation_enabled=true``) is the
-    knob of ``tensorflow_model_server``.
+
+def variant_rows(run_dir: str, xla: bool, inter_op: int) -> list:
+    """The ML-100k rows again, in a child process with another serving set-up.
+
+    ``xla``: XLA auto-clustering, through ``TF_XLA_FLAGS``, which must be set
+    before TensorFlow starts (hence the child); the same variable plus
+    ``--xla_cpu_compilation_enabled=true`` is the knob of
+    ``tensorflow_model_server``. ``inter_op``: the size of TensorFlow's
+    inter-op thread pool (``tensorflow_model_server
+    --tensorflow_inter_op_parallelism``); 1 runs a request's independent ops
+    on one thread, which saves thread hand-offs in a small graph.
     """
     with tempfile.TemporaryDirectory() as folder:
         out = os.path.join(folder, "rows.json")
-        env = dict(os.environ, TF_XLA_FLAGS=XLA_FLAGS)
+        env = dict(os.environ, TF_XLA_FLAGS=XLA_FLAGS) if xla else dict(os.environ)
         subprocess.run([sys.executable, "-m", "export.bench", "--run", run_dir, "--catalogues", "ml-100k",
-                        "--rows-only", out], env=env, check=True, stdout=subprocess.DEVNULL)
+                        "--inter-op", str(inter_op), "--rows-only", out], env=env, check=True,
+                       stdout=subprocess.DEVNULL)
         with open(out, encoding="utf-8") as f:
-            return [dict(row, xla=True) for row in json.load(f)["rows"]]
+            return [dict(row, xla=xla, inter_op=inter_op) for row in json.load(f)["rows"]]
 
 
 def parse_args(argv: Optional[list]) -> argparse.Namespace:
@@ -173,6 +182,8 @@ def parse_args(argv: Optional[list]) -> argparse.Namespace:
     p.add_argument("--catalogues", default=",".join(name for name, _ in CATALOGUES),
                    help="comma-separated subset of " + ", ".join(name for name, _ in CATALOGUES))
     p.add_argument("--no-xla", action="store_true", help="skip the ML-100k rows with XLA auto-clustering")
+    p.add_argument("--inter-op", type=int, default=0,
+                   help="inter-op threads of this process (0: TensorFlow's default)")
     p.add_argument("--rows-only", help=argparse.SUPPRESS)  # the XLA child's output file
     return p.parse_args(argv)
 
@@ -183,13 +194,16 @@ def main(argv: Optional[list] = None) -> int:
         print(f"error: {args.run} is not a run directory; train one first: python -m afetler_tf.fit "
               f"--model afetler --out {args.run}", file=sys.stderr)
         return 2
+    if args.inter_op:
+        tf.config.threading.set_inter_op_parallelism_threads(args.inter_op)
     start, load_before = time.perf_counter(), os.getloadavg()[0]
     report = run_bench(args.run, args.catalogues.split(","))
     if args.rows_only:
         write_json(args.rows_only, report)
         return 0
-    if not args.no_xla:
-        report["rows"] += xla_rows(args.run)
+    for xla, inter_op in SERVING_VARIANTS:
+        if not (xla and args.no_xla):
+            report["rows"] += variant_rows(args.run, xla, inter_op)
     report.update(bench_seconds=round(time.perf_counter() - start, 1), xla_flags=XLA_FLAGS,
                   load_average=[round(load_before, 2), round(os.getloadavg()[0], 2)])
     os.makedirs(args.out, exist_ok=True)

@@ -27,3 +27,17 @@ def test_bench_rows_and_table(tmp_path_factory, tiny_data, monkeypatch):
     text = bench_report.markdown(report)
     assert "| synthetic-300 | 300 | brute_force |" in text and "recall@10" in text
     assert bench.recall(np.array([["a", "b"]]), np.array([["b", "c"]])) == 0.5
+
+
+def test_targets_per_serving_variant():
+    def row(index, p1, p256, **variant):
+        return dict(catalogue="ml-100k", index=index, items=1682, build_s=1.0, p50_ms_1=p1, p99_ms_1=p1,
+                    p50_ms_256=p256, p99_ms_256=p256, **{"recall@10": 1.0}, **variant)
+    rows = [row("brute_force", 1.02, 6.2), row("brute_force", 0.86, 4.7, xla=True, inter_op=1),
+            dict(row("scann", 1.2, 80.0), catalogue="synthetic-1m", **{"recall@10": 0.96})]
+    lines = bench_report.targets({"rows": rows})
+    assert lines[0] == ("- ML-100k BruteForce, 1 request p50 1.02 ms (<= 1 ms: missed); "
+                        "batch 256 p50 6.20 ms (<= 5 ms: missed)")
+    assert lines[1] == ("- ML-100k BruteForce + XLA + inter-op 1, 1 request p50 0.86 ms (<= 1 ms: met); "
+                        "batch 256 p50 4.70 ms (<= 5 ms: met)")
+    assert lines[2] == "- 1M ScaNN, 1 request p50 1.20 ms, recall@10 0.960 (met)"
