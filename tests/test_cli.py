@@ -61,7 +61,7 @@ def test_fit_rejects_bad_options_clearly(capsys, bad, message):
 
 
 def test_fit_reports_a_missing_data_folder(capsys, tmp_path):
-    assert fit.main(["--data", str(tmp_path / "missing"), "--quiet"]) == 2
+    assert fit.main(["--data", str(tmp_path / "missing"), "--out", str(tmp_path / "run"), "--quiet"]) == 2
     assert "missing" in capsys.readouterr().err
 
 

@@ -130,7 +130,8 @@ def fit_content_bias(model, split, ridge: float = 1.0, exclude=()) -> dict:
     if head is None or head.content_bias is None:
         return {}
     min_interactions = model.config.gan.min_interactions
-    warm = [i for i in warm_items(split.train, min_interactions) if i not in set(exclude)]
+    excluded = set(exclude)
+    warm = [i for i in warm_items(split.train, min_interactions) if i not in excluded]
     counts = split.train["item_id"].astype(str).value_counts()
     biases = head.item_bias(head.item_lookup(np.array(warm, object))).numpy()[:, 0]
     rare = [i for i in model.space.item_ids if counts.get(str(i), 0) < min_interactions]
