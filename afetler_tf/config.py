@@ -41,6 +41,9 @@ class DataConfig:
     like_threshold: float = 4.0
 
 
+OPTIMIZERS = ("adam", "lazy_adam")  # afetler_tf.optimizers.make_optimizer
+
+
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
     """Optimisation settings shared by the Keras models.
@@ -67,8 +70,8 @@ class TrainConfig:
     optimizer: str = "adam"
 
     def __post_init__(self):
-        if self.optimizer not in ("adam", "lazy_adam"):
-            raise ValueError(f"train.optimizer must be 'adam' or 'lazy_adam', got {self.optimizer!r}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"train.optimizer must be one of {', '.join(OPTIMIZERS)}; got {self.optimizer!r}")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-OPTIMIZERS = ("adam", "lazy_adam")
+from afetler_tf.config import OPTIMIZERS
 
 
 @tf.keras.utils.register_keras_serializable(package="afetler_tf")

@@ -30,6 +30,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from afetler_tf import io
+from afetler_tf.config import OPTIMIZERS
 
 SIZES = {"100k": (100_000, 10_000, 10_000), "1M": (1_000_000, 100_000, 100_000),
          "10M": (10_000_000, 1_000_000, 1_000_000),
@@ -140,7 +141,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--steps", type=int, default=200)
     p.add_argument("--warmup", type=int, default=20)
     p.add_argument("--batch", type=int, default=1024)
-    p.add_argument("--optimizer", default="lazy_adam", choices=["adam", "lazy_adam"],
+    p.add_argument("--optimizer", default="lazy_adam", choices=OPTIMIZERS,
                    help="train.optimizer (default lazy_adam: per-step cost independent of the "
                         "vocabulary sizes; adam updates every embedding row each step)")
     p.add_argument("--no-workers", action="store_true", help="skip the 1 vs 2 workers fit")
