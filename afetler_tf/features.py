@@ -197,6 +197,20 @@ class ItemFeatures(tf.keras.layers.Layer):
         self.title_embedding = tf.keras.layers.Embedding(len(self._title_vocab) + 2, dim, mask_zero=True)
         self.fields = {col: _bucketised(b, dim) for col, b in self._numeric.items()}
 
+    @property
+    def num_categories(self) -> int:
+        """Width of :meth:`categories_multi_hot` (at least 1)."""
+        return max(len(self._categories), 1)
+
+    @property
+    def numeric_buckets(self) -> dict:
+        """Numeric column -> number of buckets (boundaries + 1) of :meth:`bucket`."""
+        return {col: len(b) + 1 for col, b in self._numeric.items()}
+
+    def bucket(self, column: str, values):
+        """(batch,) raw values of a numeric column -> (batch,) bucket indices."""
+        return self.fields[column].layers[0](values)  # the Discretization of _bucketised
+
     def categories_multi_hot(self, categories):
         """(batch,) ``|``-joined strings -> (batch, n_categories) multi-hot."""
         multi_hot = self.category_lookup(tf.strings.split(categories, "|"))

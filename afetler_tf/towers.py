@@ -111,7 +111,7 @@ class ContentBias(tf.keras.layers.Layer):
         b(x) = w_0 + w_cat . m / max(|m|, 1) + sum_col w_col[bucket(x_col)]
 
     with m the item's category multi-hot and one weight per bucket of each
-    numeric attribute (``year``: bucket 0 = missing). Non-trainable: it is
+    numeric attribute (a missing value falls in bucket 0, with the lowest). Non-trainable: it is
     fitted after training (:meth:`fit`, by the NewItemGAN stage) to the
     learned item biases of the warm items; until then every weight is 0, so
     the ranker is unchanged. ``routed`` marks the item-vocabulary rows whose
@@ -129,8 +129,8 @@ class ContentBias(tf.keras.layers.Layer):
     def __init__(self, item_features, num_items: int, **kwargs):
         super().__init__(**kwargs)
         self.item_features = item_features
-        self._buckets = {col: len(b) + 1 for col, b in item_features._numeric.items()}
-        width = max(len(item_features._categories), 1) + sum(self._buckets.values())
+        self._buckets = item_features.numeric_buckets
+        width = item_features.num_categories + sum(self._buckets.values())
         self.weight = self.add_weight(name="weight", shape=(width,), initializer="zeros",
                                       trainable=False)
         self.intercept = self.add_weight(name="intercept", shape=(), initializer="zeros",
@@ -145,7 +145,7 @@ class ContentBias(tf.keras.layers.Layer):
         multi_hot = self.item_features.categories_multi_hot(features["categories"])
         parts = [multi_hot / tf.maximum(tf.reduce_sum(multi_hot, -1, keepdims=True), 1.0)]
         for col, depth in self._buckets.items():
-            bucket = self.item_features.fields[col].layers[0](features[col])  # Discretization
+            bucket = self.item_features.bucket(col, features[col])
             parts.append(tf.one_hot(tf.cast(bucket, tf.int32), depth))
         return tf.concat(parts, -1)
 
