@@ -42,6 +42,7 @@ class DataConfig:
 
 
 OPTIMIZERS = ("adam", "lazy_adam")  # afetler_tf.optimizers.make_optimizer
+NEGATIVES = ("batch", "catalogue")  # AfetlerConfig.negatives
 
 
 @dataclasses.dataclass(frozen=True)
@@ -176,7 +177,14 @@ class AfetlerConfig:
         category_alignment_weight: lambda_CA of the category alignment loss.
         ranking_head: Train the ranking head (weight ``tower.rating_weight``);
             off: ratings come from the retrieval score via the linear map.
-        negative_bank: Size of the cross-batch negative bank (0 = off).
+        negative_bank: Size of the cross-batch negative bank (0 = off; with
+            ``negatives="batch"`` only).
+        negatives: Negatives of the retrieval softmax. ``"batch"``: the
+            TFRS in-batch softmax with log-Q correction (DESIGN §3), a
+            sampled estimate of the full softmax. ``"catalogue"``: the exact
+            softmax over every training item, all of them passed through the
+            item tower each step (cost grows with the catalogue; for
+            catalogues of up to some tens of thousands of items).
     """
 
     fusion: bool = True
@@ -192,8 +200,15 @@ class AfetlerConfig:
     category_alignment_weight: float = 0.1
     ranking_head: bool = True
     negative_bank: int = 0
+    negatives: str = "batch"
 
     def __post_init__(self):
+        if self.negatives not in NEGATIVES:
+            raise ValueError(f"afetler.negatives must be one of {', '.join(NEGATIVES)}; "
+                             f"got {self.negatives!r}")
+        if self.negatives == "catalogue" and self.negative_bank:
+            raise ValueError("afetler.negative_bank adds negatives to the in-batch softmax; with "
+                             "afetler.negatives='catalogue' every item is already one: set it to 0.")
         if self.fusion_mode not in ("gate", "concat"):
             raise ValueError(f"afetler.fusion_mode must be 'gate' or 'concat', got {self.fusion_mode!r}")
         if self.channels not in ("rating", "category"):

@@ -71,6 +71,46 @@ def test_save_and_reload_give_the_same_vectors(tmp_path):
     np.testing.assert_allclose(clone(features).numpy(), gan(features).numpy(), atol=1e-6)
 
 
+class _Crash(tf.keras.callbacks.Callback):
+    """Stands in for a kill: stops the process's fit as epoch 2 begins."""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == 1:
+            raise RuntimeError("killed")
+
+
+def test_a_resumed_gan_stage_continues_exactly_where_it_stopped(tmp_path):
+    features, truth = planted_items(32, seed=4)
+
+    def run(seed, directory, callbacks=(), build=False):
+        tf.keras.utils.set_random_seed(seed)
+        gan = small_gan()
+        if build:
+            gan.discriminator((gan(features), features))
+        history = training.fit_with_early_stopping(
+            gan, training.make_dataset(batch_of(features, truth), None, 8), None, 3, 1, verbose=0,
+            checkpoint_dir=str(tmp_path / directory), callbacks=list(callbacks))
+        return gan, history
+
+    def state(gan):  # G, D, then both players' Adam moments and step counts
+        return (gan.generator.get_weights() + gan.discriminator.get_weights()
+                + [v.numpy() for v in gan.g_optimizer.variables + gan.d_optimizer.variables])
+
+    straight, _ = run(3, "straight")
+    with pytest.raises(RuntimeError, match="killed"):
+        run(3, "run", [_Crash()])
+    restarted, history = run(99, "run")  # a new process: other initial weights, no optimizer state
+    assert history["resumed_after_epoch"] == 1 and len(history["g_loss"]) == 3
+    players = len(straight.generator.weights + straight.discriminator.weights)
+    assert len(state(restarted)) == len(state(straight)) == 3 * players + 2  # + m, v, 2 iterations
+    for a, b in zip(state(straight), state(restarted)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    again, rerun = run(7, "run", build=True)  # as fit_gan does, so the restore lands at once
+    assert rerun == history
+    for a, b in zip(state(restarted)[:players], state(again)[:players]):
+        np.testing.assert_allclose(a, b)  # finished: skipped, G and D restored
+
+
 def test_content_check_and_content_free_items_stay_finite():
     gan = small_gan()
     features = {"item_id": np.array(["x", "y", "z"], object),

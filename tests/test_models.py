@@ -76,6 +76,7 @@ def test_save_and_load_give_the_same_scores(trained, tiny_data, tiny_split, tmp_
 @pytest.mark.parametrize("switch", [
     {"fusion": False}, {"mcau": False}, {"ranking_head": False}, {"target_attention": False},
     {"fusion_mode": "concat", "channels": "category", "num_heads": 2}, {"negative_bank": 128},
+    {"negatives": "catalogue"},
     {"fusion": False, "mcau": False, "ranking_head": False, "category_alignment_weight": 0.0}])
 def test_every_component_can_be_switched(tiny_data, tiny_split, switch):
     config = tiny_config("afetler", **switch).replace(train={"epochs": 1})
@@ -83,6 +84,29 @@ def test_every_component_can_be_switched(tiny_data, tiny_split, switch):
     model.fit(tiny_data, tiny_split, verbose=0)
     assert model.predicts_ratings == config.afetler.ranking_head
     assert np.isfinite(model.score(["u0", "nobody"], ["i1", "i2"])).all()
+
+
+def test_catalogue_softmax_is_the_full_softmax_over_training_items(tiny_data, tiny_split):
+    model = build_model(tiny_config("afetler", negatives="catalogue").replace(train={"epochs": 1}))
+    model.fit(tiny_data, tiny_split, verbose=0)
+    net, space = model.network, model.space
+    frame = tiny_split.train.head(4).copy()
+    frame.loc[frame.index[3], "item_id"] = "never-seen"  # left out of the mean, not an error
+    feats = model.examples(frame, model._probabilities)
+    p_u = net.query_tower(feats).numpy()
+    p_all = net.candidate_tower(space.item_features(space.item_ids)).numpy()
+    logits = p_u @ p_all.T / model.config.tower.temperature
+    rows = [space.item_ids.index(i) for i in frame.item_id[:3]]
+    expected = np.mean([np.log(np.exp(logits[r]).sum()) - logits[r, c] for r, c in enumerate(rows)])
+    got = float(net._catalogue_loss(feats, net.query_tower(feats), training=False))
+    np.testing.assert_allclose(got, expected, rtol=1e-4)
+
+
+def test_catalogue_softmax_refuses_a_negative_bank():
+    with pytest.raises(ValueError, match="negative_bank.*catalogue"):
+        Config().replace(afetler={"negatives": "catalogue", "negative_bank": 64})
+    with pytest.raises(ValueError, match="afetler.negatives must be one of batch, catalogue"):
+        Config().replace(afetler={"negatives": "all"})
 
 
 def test_explain_lists_history_items_and_channels(trained):

@@ -86,6 +86,10 @@ class AfetlerNetwork(tfrs.models.Model):
         self.ranking = tfrs.tasks.Ranking(loss=tf.keras.losses.MeanSquaredError(
             reduction=tf.keras.losses.Reduction.NONE))  # (batch,); mean taken in compute_loss
         self.bank = NegativeBank(acfg.negative_bank, cfg.tower_units[-1]) if acfg.negative_bank else None
+        # afetler.negatives="catalogue": raw features of every training item, in
+        # the id vocabulary's order (row r = vocabulary index r + 1).
+        self._catalogue = ({k: tf.constant(v) for k, v in space.item_features(space.item_ids).items()}
+                           if acfg.negatives == "catalogue" else None)
         self.stage = "joint"
         self.trackers = {}
         for name in LOSS_NAMES:  # one attribute each, so Keras reports them per epoch
@@ -153,6 +157,8 @@ class AfetlerNetwork(tfrs.models.Model):
         return tf.add_n(list(terms.values()))
 
     def _retrieval_loss(self, features, p_u, p_v, training):
+        if self._catalogue is not None:
+            return self._catalogue_loss(features, p_u, training)
         ids, prob = features["item_id"], features["sampling_probability"]
         candidates = p_v
         if self.bank is not None and training:
@@ -164,6 +170,19 @@ class AfetlerNetwork(tfrs.models.Model):
             self.bank.write(p_v, features["item_id"], features["sampling_probability"])
         return tf.reduce_mean(self.retrieval(p_u, candidates, compute_metrics=False,
                                              candidate_ids=ids, candidate_sampling_probability=prob))
+
+    def _catalogue_loss(self, features, p_u, training):
+        """Exact softmax over every training item (``afetler.negatives="catalogue"``):
+        the sampled in-batch softmax and its log-Q correction replaced by the
+        quantity they estimate. Rows whose item is outside the vocabulary
+        (validation only) are left out of the mean."""
+        p_all = self.candidate_tower.forward(self._catalogue, training=training)["p"]  # (n, d)
+        logits = tf.matmul(p_u, p_all, transpose_b=True) / self._cfg.temperature  # (batch, n)
+        labels = self.candidate_tower.features.id_lookup(features["item_id"]) - 1  # OOV: -1
+        known = labels >= 0
+        loss = tf.nn.sparse_softmax_cross_entropy_with_logits(tf.maximum(labels, 0), logits)
+        count = tf.maximum(tf.reduce_sum(tf.cast(known, loss.dtype)), 1.0)
+        return tf.reduce_sum(tf.where(known, loss, tf.zeros_like(loss))) / count
 
     def _category_alignment(self, features, p_v):
         index = self.candidate_tower.features.id_lookup(features["item_id"])
@@ -206,7 +225,9 @@ class Afetler(Recommender):
         trains the ranking terms on, early-stopped on the validation rating
         loss; stage 3 (``gan.enabled``) trains the NewItemGAN against the
         frozen towers (:meth:`fit_new_item_gan`). Histories of all stages are
-        returned, the later ones prefixed ``ranking/`` and ``gan/``."""
+        returned, the later ones prefixed ``ranking/`` and ``gan/``. With
+        ``checkpoint_dir`` each stage is resumable per epoch in its own folder
+        (``joint/``, ``ranking/``, ``gan/``; ``resume.StageCheckpoint``)."""
         training.set_seed(self.config.train.seed)
         self._prepare(data, split)
         train = self.examples(split.train, self._probabilities)
@@ -227,12 +248,17 @@ class Afetler(Recommender):
             self._freeze_towers(False)
             history.update({f"ranking/{k}": v for k, v in ranking.items()})
         if self.config.gan.enabled:
-            history.update({f"gan/{k}": v for k, v in self.fit_new_item_gan(split, verbose).items()})
+            gan = self.fit_new_item_gan(split, verbose, _stage_dir(checkpoint_dir, "gan"))
+            history.update({f"gan/{k}": v for k, v in gan.items()})
         return history
 
-    def fit_new_item_gan(self, split: Split, verbose: int = 1) -> dict:
-        """Trains the NewItemGAN on the trained (frozen) towers; returns its history."""
-        self.gan_history = new_items.fit_gan(self, split, verbose)
+    def fit_new_item_gan(self, split: Split, verbose: int = 1, checkpoint_dir=None) -> dict:
+        """Trains the NewItemGAN on the trained (frozen) towers; returns its history.
+
+        With ``checkpoint_dir`` the stage is resumable per epoch (generator,
+        discriminator and both optimizers), like the other stages; a finished
+        one is skipped and its weights restored (:func:`new_items.fit_gan`)."""
+        self.gan_history = new_items.fit_gan(self, split, verbose, checkpoint_dir)
         return self.gan_history
 
     def attach_gan(self, gan) -> None:

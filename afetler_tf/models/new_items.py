@@ -83,8 +83,19 @@ def _frames(model, split, warm: list) -> tuple[pd.DataFrame, pd.DataFrame]:
     return train, validation
 
 
-def fit_gan(model, split, verbose: int = 1) -> dict:
+def fit_gan(model, split, verbose: int = 1, checkpoint_dir: Optional[str] = None) -> dict:
     """Trains a NewItemGAN for ``model`` (towers frozen) and attaches it.
+
+    Args:
+        model: The trained Afetler.
+        split: Its data split (warm items and their pairs come from ``split.train``).
+        verbose: 0 silent, 1 one line per GAN epoch.
+        checkpoint_dir: If given, the stage is resumable (``resume.StageCheckpoint``
+            through ``train.fit_with_early_stopping``): every epoch checkpoints
+            G, D and both players' optimizers (``g_optimizer``, ``d_optimizer``:
+            model attributes, so tracked by the model's checkpoint), a killed
+            stage goes on from its last finished epoch, and a finished one is
+            skipped (G and D restored, its recorded history returned).
 
     Returns:
         The GAN's history (per-epoch d_loss, g_loss, terms and ``val_*``;
@@ -107,12 +118,16 @@ def fit_gan(model, split, verbose: int = 1) -> dict:
     gan = build_gan(model)
     gan.compile(g_optimizer=tf.keras.optimizers.Adam(gcfg.g_learning_rate),
                 d_optimizer=tf.keras.optimizers.Adam(gcfg.d_learning_rate))
+    # Creates G's and D's variables now, so a finished stage's restored weights
+    # land at once (not deferred until a call), and are then saved by save_gan.
+    probe = model.space.item_features(warm[:1])
+    gan.discriminator((gan(probe), probe))
     monitor = "val_retrieval_loss" if gcfg.retrieval_weight else "val_similarity_loss"
     history = training.fit_with_early_stopping(
         gan, training.make_dataset(gan_examples(model, train, p_u, p_v), None, gcfg.batch_size,
                                    shuffle=True, seed=model.config.train.seed),
         training.make_dataset(gan_examples(model, validation, p_u, p_v), None, 4096),
-        gcfg.epochs, gcfg.patience, monitor, verbose=0,
+        gcfg.epochs, gcfg.patience, monitor, verbose=0, checkpoint_dir=checkpoint_dir,
         callbacks=[GanEpochLog(monitor)] if verbose else [])
     model.attach_gan(gan)
     history.update({f"content_bias_{k}": v for k, v in fit_content_bias(model, split).items()})
