@@ -20,6 +20,7 @@ Examples::
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -33,6 +34,7 @@ SUITES = ("main", "seeds", "ablation", "cold")
 BASELINE_ORDER = ("popularity", "mf", "deepfm", "two_tower", "afetler")
 ABLATIONS = {
     "full": {},
+    "in-batch softmax": {"negatives": "batch"},
     "no fusion": {"fusion": False},
     "no MCAU": {"mcau": False},
     "no attention loss": {"attention_weight": 0.0},
@@ -67,7 +69,7 @@ def run_one(config: Config, data, label: str) -> dict:
           f"{result.metrics['T']['ndcg@10']:.4f}, R rmse {result.metrics['R']['rmse']:.4f}{extra}",
           flush=True)
     return {"label": label, "model": config.model, "seed": config.data.seed,
-            "metrics": result.metrics, "fit_seconds": result.fit_seconds,
+            "config": config.to_dict(), "metrics": result.metrics, "fit_seconds": result.fit_seconds,
             "wall_seconds": result.wall_seconds, "epochs": _epochs(result.history)}
 
 
@@ -125,13 +127,33 @@ def run_suite(suite: str, models: Sequence[str], source: str, directory: str,
     done = {(r["label"], r["seed"]) for r in payload["runs"]}
     os.makedirs(directory, exist_ok=True)
     start, before = time.time(), payload["wall_seconds"]
+    shared = _seeds_runs(directory, source) if suite == "ablation" else {}
     for label, config in planned:
         if (label, config.data.seed) in done:
             print(f"    {label} (seed {config.data.seed}): kept from {path}", flush=True)
             continue
+        if label == "full" and config.data.seed in shared:
+            # The same configuration and seed as the seeds suite's AFETLER run.
+            print(f"    full (seed {config.data.seed}): AFETLER run of the seeds suite", flush=True)
+            payload["runs"].append(dict(shared[config.data.seed], label="full", from_suite="seeds"))
+            write_json(path, payload)
+            continue
         payload["runs"].append(run_one(config, data, label))
         payload["wall_seconds"] = before + time.time() - start
         write_json(path, payload)
+
+
+def _seeds_runs(directory: str, source: str) -> dict:
+    """seed -> AFETLER run of ``directory/seeds.json`` made with the current
+    default configuration (the ablation's "full" rows), if there is one."""
+    payload = _resumed(os.path.join(directory, "seeds.json"), source) or {"runs": []}
+    return {r["seed"]: r for r in payload["runs"]
+            if r["model"] == "afetler" and r.get("config") == _config_of("afetler", r["seed"], source)}
+
+
+def _config_of(model: str, seed: int, source: str) -> dict:
+    """The suite configuration as a run records it (through JSON: lists, not tuples)."""
+    return json.loads(model_config(model, seed, source).to_json())
 
 
 def _resumed(path: str, source: str) -> Optional[dict]:

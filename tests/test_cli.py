@@ -135,6 +135,30 @@ def test_benchmark_resume_keeps_finished_runs(tmp_path, monkeypatch):
         benchmark.run_suite("seeds", models, "other-source", str(tmp_path), resume=True)
 
 
+def test_ablation_takes_its_full_rows_from_the_seeds_suite(tmp_path, monkeypatch):
+    """The seeds suite's AFETLER runs are the ablation's "full" rows when made
+    with the same configuration; a run of another configuration is re-run."""
+    calls = []
+
+    def fake_run_one(config, data, label):
+        calls.append((label, config.data.seed))
+        return {"label": label, "model": config.model, "seed": config.data.seed, "metrics": {},
+                "config": config.to_dict(), "fit_seconds": 1.0, "wall_seconds": 1.0, "epochs": 1}
+
+    monkeypatch.setattr(benchmark, "run_one", fake_run_one)
+    monkeypatch.setattr("afetler_tf.data.load_dataset", lambda source: None)
+    benchmark.run_suite("seeds", ["afetler"], "movielens-100k", str(tmp_path))
+    payload = json.loads((tmp_path / "seeds.json").read_text())
+    payload["runs"][2]["config"]["afetler"]["negatives"] = "batch"  # seed 3: an older default
+    (tmp_path / "seeds.json").write_text(json.dumps(payload))
+    calls.clear()
+    benchmark.run_suite("ablation", [], "movielens-100k", str(tmp_path))
+    runs = json.loads((tmp_path / "ablation.json").read_text())["runs"]
+    assert ("full", 1) not in calls and ("full", 2) not in calls and ("full", 3) in calls
+    assert [r.get("from_suite") for r in runs if r["label"] == "full"] == ["seeds", "seeds", None]
+    assert len(runs) == 3 * len(benchmark.ABLATIONS)
+
+
 def test_benchmark_rewrites_only_the_readme_results_block(tmp_path):
     from afetler_tf import benchmark_report
     readme = tmp_path / "README.md"

@@ -75,8 +75,8 @@ def test_save_and_load_give_the_same_scores(trained, tiny_data, tiny_split, tmp_
 
 @pytest.mark.parametrize("switch", [
     {"fusion": False}, {"mcau": False}, {"ranking_head": False}, {"target_attention": False},
-    {"fusion_mode": "concat", "channels": "category", "num_heads": 2}, {"negative_bank": 128},
-    {"negatives": "catalogue"},
+    {"fusion_mode": "concat", "channels": "category", "num_heads": 2},
+    {"negatives": "batch", "negative_bank": 128}, {"negatives": "batch", "temperature": None},
     {"fusion": False, "mcau": False, "ranking_head": False, "category_alignment_weight": 0.0}])
 def test_every_component_can_be_switched(tiny_data, tiny_split, switch):
     config = tiny_config("afetler", **switch).replace(train={"epochs": 1})
@@ -95,11 +95,21 @@ def test_catalogue_softmax_is_the_full_softmax_over_training_items(tiny_data, ti
     feats = model.examples(frame, model._probabilities)
     p_u = net.query_tower(feats).numpy()
     p_all = net.candidate_tower(space.item_features(space.item_ids)).numpy()
-    logits = p_u @ p_all.T / model.config.tower.temperature
+    logits = p_u @ p_all.T / model.config.retrieval_temperature
     rows = [space.item_ids.index(i) for i in frame.item_id[:3]]
     expected = np.mean([np.log(np.exp(logits[r]).sum()) - logits[r, c] for r, c in enumerate(rows)])
     got = float(net._catalogue_loss(feats, net.query_tower(feats), training=False))
     np.testing.assert_allclose(got, expected, rtol=1e-4)
+
+
+def test_the_base_keeps_its_own_retrieval_settings():
+    """AFETLER's catalogue softmax and temperature never leak into the base two-tower."""
+    config = Config().replace(tower={"temperature": 0.07})
+    base, afetler = build_model(config.replace(model="two_tower")), build_model(config)
+    assert base.config.afetler.negatives == "batch" and base.config.retrieval_temperature == 0.07
+    assert afetler.config.afetler.negatives == "catalogue"
+    assert afetler.config.retrieval_temperature == config.afetler.temperature == 0.1
+    assert config.replace(afetler={"temperature": None}).retrieval_temperature == 0.07
 
 
 def test_catalogue_softmax_refuses_a_negative_bank():

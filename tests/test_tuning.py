@@ -269,3 +269,27 @@ def test_compare_writes_default_vs_tuned(tiny_data, tmp_path, fake_training, mon
     text = open(tmp_path / "bench" / "tuning.md").read()
     assert "| test T NDCG@10 |" in text and "validation objective `val_combined`" in text
     assert "**Outcome.**" in text and "| trial | status | val_combined" in text
+
+
+def test_variants_table_averages_each_configuration_over_its_seeds(tmp_path):
+    from tuning import variants
+    runs = [{"label": "a", "seed": 2, "best_val_ndcg@10": 0.3, "best_val_rating_mse": 0.8},
+            {"label": "b", "seed": 1, "best_val_ndcg@10": 0.5, "best_val_rating_mse": None},
+            {"label": "a", "seed": 1, "best_val_ndcg@10": 0.1, "best_val_rating_mse": 1.0}]
+    path = tmp_path / "v.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in runs))
+    assert variants.main(["--render", "--out", str(path)]) == 0
+    table = (tmp_path / "v.md").read_text()
+    assert "| a | 1, 2 | 0.2000 | 0.1000 / 0.3000 | 0.9000 |" in table
+    assert "| b | 1 | 0.5000 | 0.5000 | – |" in table
+    assert table.index("| a |") < table.index("| b |")  # first-seen order
+
+
+def test_variants_config_applies_seed_and_overrides():
+    from tuning import variants
+    config = variants.config_for("two_tower", 7, ["tower.temperature=0.1"])
+    assert config.model == "two_tower" and config.data.seed == config.train.seed == 7
+    assert config.tower.temperature == 0.1
+    assert variants.config_for("afetler", 1, []).retrieval_temperature == 0.1  # afetler.temperature
+    with pytest.raises(ValueError, match="unknown field"):
+        variants.config_for("afetler", 1, ["tower.temprature=0.1"])

@@ -62,7 +62,7 @@ PARAMS = {
     "attention_weight": Param("afetler", "attention_weight", low=0.01, high=1.0, log=True),
     "category_alignment_weight": Param("afetler", "category_alignment_weight", low=0.01, high=1.0, log=True),
     "rating_weight": Param("tower", "rating_weight", low=0.1, high=3.0, log=True),
-    "temperature": Param("tower", "temperature", low=0.02, high=0.5, log=True),
+    "temperature": Param("afetler", "temperature", low=0.02, high=0.5, log=True),
     "learning_rate": Param("train", "learning_rate", low=1e-3, high=2e-2, log=True),
     "batch_size": Param("train", "batch_size", choices=(512, 1024, 2048, 4096)),
     "epochs": Param("train", "epochs", low=2, high=20, integer=True),

@@ -89,7 +89,7 @@ class OnlineUpdater:
         with tf.GradientTape() as tape:
             p_u, p_v = net.query_tower(batch, training=True), net.candidate_tower(batch, training=True)
             loss = feedback_loss(p_u, p_v, batch["item_id"], batch["reward_weight"],
-                                 batch["sampling_probability"], self.model.config.tower.temperature)
+                                 batch["sampling_probability"], self.model.config.retrieval_temperature)
             if net.ranking_head is not None and self.config.rating_weight:
                 rating = net.rate(batch, p_u, p_v, training=True)[:, 0]
                 loss += self.config.rating_weight * tf.reduce_mean(tf.square(rating - batch["rating"]))

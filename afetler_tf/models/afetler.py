@@ -62,6 +62,7 @@ class AfetlerNetwork(tfrs.models.Model):
         super().__init__()
         cfg, acfg = config.tower, config.afetler
         self._cfg, self._acfg = cfg, acfg
+        self._temperature = config.retrieval_temperature
         item_features = ItemFeatures(space.item_ids, space.categories, space.title_vocab,
                                      space.item_numeric, cfg.embedding_dim, use_id=item_id)
         user_features = UserFeatures(space.user_ids, space.user_categorical, space.user_numeric,
@@ -82,7 +83,7 @@ class AfetlerNetwork(tfrs.models.Model):
                                          content_bias=ContentBias(item_features, len(space.item_ids),
                                                                   name="content_bias"))
                              if acfg.ranking_head else None)
-        self.retrieval = retrieval_task(cfg.temperature)
+        self.retrieval = retrieval_task(self._temperature)
         self.ranking = tfrs.tasks.Ranking(loss=tf.keras.losses.MeanSquaredError(
             reduction=tf.keras.losses.Reduction.NONE))  # (batch,); mean taken in compute_loss
         self.bank = NegativeBank(acfg.negative_bank, cfg.tower_units[-1]) if acfg.negative_bank else None
@@ -177,7 +178,7 @@ class AfetlerNetwork(tfrs.models.Model):
         quantity they estimate. Rows whose item is outside the vocabulary
         (validation only) are left out of the mean."""
         p_all = self.candidate_tower.forward(self._catalogue, training=training)["p"]  # (n, d)
-        logits = tf.matmul(p_u, p_all, transpose_b=True) / self._cfg.temperature  # (batch, n)
+        logits = tf.matmul(p_u, p_all, transpose_b=True) / self._temperature  # (batch, n)
         labels = self.candidate_tower.features.id_lookup(features["item_id"]) - 1  # OOV: -1
         known = labels >= 0
         loss = tf.nn.sparse_softmax_cross_entropy_with_logits(tf.maximum(labels, 0), logits)

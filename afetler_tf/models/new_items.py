@@ -41,7 +41,7 @@ def build_gan(model) -> NewItemGAN:
                       embedding_dim=gcfg.embedding_dim, dropout=gcfg.dropout,
                       loss_weights=(gcfg.adversarial_weight, gcfg.similarity_weight,
                                     gcfg.retrieval_weight),
-                      temperature=model.config.tower.temperature, name="new_item_gan")
+                      temperature=model.config.retrieval_temperature, name="new_item_gan")
 
 
 def warm_items(train: pd.DataFrame, min_interactions: int) -> list:

@@ -1,0 +1,136 @@
+"""``python -m tuning.variants``: named configurations compared on the validation split only.
+
+For choosing defaults by hand (a KerasTuner search explores; this checks a
+few named candidates over several seeds). Each run is an ordinary fit on the
+training part, early-stopped on the validation split; what is recorded is
+the validation figures early stopping saw (best ``val_ndcg@10``, protocol T
+on the validation interactions, and the ranking stage's best validation
+rating MSE). The test split is never scored.
+
+Runs are appended to ``--out`` (JSON lines: label, model, seed, overrides,
+figures, seconds); ``--render`` writes the table of means beside it
+(``.md``).
+
+Example (how the AFETLER retrieval defaults were chosen, README "Results")::
+
+    python -m tuning.variants --label "AFETLER, catalogue softmax, T=0.1" --seeds 1 2
+    python -m tuning.variants --label "AFETLER, in-batch softmax, T=0.05" --seeds 1 2 \\
+        --set afetler.negatives=batch --set afetler.temperature=0.05
+    python -m tuning.variants --label "two-tower base, T=0.05" --model two_tower --seeds 1 2
+    python -m tuning.variants --render
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from typing import Optional, Sequence
+
+import numpy as np
+
+DEFAULT_OUT = "benchmarks/variants.jsonl"
+HEADER = """\
+## Configurations compared on the validation split (`tuning.variants`)
+
+Each row: an ordinary fit (MovieLens-100k, random split, the seeds listed as
+split and training seed), early-stopped on the validation split (10% of the
+training part); the figures are what early stopping saw: the best validation
+NDCG@10 (protocol T over the validation interactions) and the ranking
+stage's best validation rating MSE. The test split is never scored here.
+Regenerate a row with `python -m tuning.variants --label ... --seeds 1 2
+--set ...` (each run's overrides are in `benchmarks/variants.jsonl`), then
+`--render`. The runs shared 2 CPUs three or four at a time.
+"""
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(prog="python -m tuning.variants", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--label", help="name of the configuration in the table")
+    p.add_argument("--model", default="afetler")
+    p.add_argument("--seeds", nargs="+", type=int, default=[1, 2],
+                   help="split and training seeds (one run each)")
+    p.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
+                   help="config override, as in python -m afetler_tf.fit")
+    p.add_argument("--out", default=DEFAULT_OUT, help="JSON lines file the runs are appended to")
+    p.add_argument("--render", action="store_true", help="only write the table of --out")
+    args = p.parse_args(argv)
+    if not args.render and not args.label:
+        p.error("--label is required (unless --render)")
+    return args
+
+
+def config_for(model: str, seed: int, overrides: Sequence[str]):
+    """The default Config of ``model`` with the split and training seed
+    ``seed`` and the ``--set`` overrides applied."""
+    from afetler_tf.config import Config
+    from afetler_tf.fit import _apply_override
+    raw = Config(model=model).to_dict()
+    raw["data"]["seed"], raw["train"]["seed"] = seed, seed
+    for item in overrides:
+        _apply_override(raw, item)
+    return Config.from_dict(raw, where="--set")
+
+
+def run_variant(label: str, model: str, seed: int, overrides: Sequence[str]) -> dict:
+    """Fits one configuration; returns its validation figures (no test scoring)."""
+    from afetler_tf.models import build_model
+    from afetler_tf.pipeline import prepare
+    config = config_for(model, seed, overrides)
+    data, split = prepare(config, verbose=0)
+    start = time.time()
+    history = build_model(config).fit(data, split, verbose=0)
+    return {"label": label, "model": model, "seed": seed, "overrides": list(overrides),
+            "retrieval_temperature": config.retrieval_temperature,
+            "negatives": config.afetler.negatives if model == "afetler" else "batch",
+            "best_val_ndcg@10": history.get("best_val_ndcg@10"),
+            "val_ndcg@10": history.get("val_ndcg@10", []),
+            "best_val_rating_mse": history.get("ranking/best_val_rating_loss"),
+            "seconds": round(time.time() - start, 1)}
+
+
+def read_runs(path: str) -> list:
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def markdown(runs: Sequence[dict]) -> str:
+    """Mean (and per-seed values) of each label's validation figures, in first-seen order."""
+    labels = list(dict.fromkeys(r["label"] for r in runs))
+    lines = [HEADER,
+             "| configuration | seeds | val NDCG@10 (mean) | per seed | val rating MSE (mean) |",
+             "|---|---|---|---|---|"]
+    for label in labels:
+        rows = sorted((r for r in runs if r["label"] == label), key=lambda r: r["seed"])
+        ndcg = [r["best_val_ndcg@10"] for r in rows]
+        mse = [r["best_val_rating_mse"] for r in rows if r["best_val_rating_mse"] is not None]
+        seeds = ", ".join(str(r["seed"]) for r in rows)
+        per_seed = " / ".join(f"{v:.4f}" for v in ndcg)
+        mean_mse = f"{np.mean(mse):.4f}" if mse else "–"
+        lines.append(f"| {label} | {seeds} | {np.mean(ndcg):.4f} | {per_seed} | {mean_mse} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = parse_args(argv)
+    if not args.render:
+        for seed in args.seeds:
+            result = run_variant(args.label, args.model, seed, args.set)
+            print(f"{args.label} (seed {seed}): best val NDCG@10 {result['best_val_ndcg@10']:.4f}, "
+                  f"{result['seconds']:.0f} s", flush=True)
+            os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+            with open(args.out, "a") as f:  # one line per finished run: a kill loses at most one
+                f.write(json.dumps(result) + "\n")
+    table = os.path.splitext(args.out)[0] + ".md"
+    from afetler_tf.io import atomic_write_text
+    atomic_write_text(table, markdown(read_runs(args.out)))
+    print(f"wrote {table}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
