@@ -70,7 +70,14 @@ def run_one(config: Config, data, label: str) -> dict:
           flush=True)
     return {"label": label, "model": config.model, "seed": config.data.seed,
             "config": config.to_dict(), "metrics": result.metrics, "fit_seconds": result.fit_seconds,
-            "wall_seconds": result.wall_seconds, "epochs": _epochs(result.history)}
+            "wall_seconds": result.wall_seconds, "epochs": _epochs(result.history),
+            "epoch_seconds": _epoch_seconds(result.history), "cpus": os.cpu_count()}
+
+
+def _epoch_seconds(history: dict) -> Optional[float]:
+    """Seconds per epoch of the first training stage (tower models: joint), or None."""
+    seconds, epochs = history.get("fit_seconds"), len(history.get("loss", []))
+    return float(seconds) / epochs if seconds is not None and epochs else None
 
 
 def _epochs(history: dict) -> int:

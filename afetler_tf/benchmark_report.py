@@ -156,6 +156,51 @@ def cold_targets(groups: dict) -> str:
             f"cold interactions {rmse:.4f} (target <= 1.00: {verdict[rmse <= 1.0]}).")
 
 
+PAPER_COLUMNS = ("mse", "mae", "accuracy@10", "precision@10", "roc_auc@10")
+
+
+def afetler_targets(groups: dict) -> str:
+    """The AFETLER issue's accuracy targets, checked against the seeds suite's means."""
+    if not {"afetler", "two_tower"} <= set(groups):
+        return "Targets: not every run of the suite is there yet."
+
+    def mean(label, protocol, column):
+        return float(np.mean([r["metrics"][protocol][column] for r in groups[label]]))
+    verdict = {True: "met", False: "**not met**"}
+    best = [c for c in PAPER_COLUMNS if _best(groups, "R", c) == "afetler"]
+    rmse, mae = mean("afetler", "R", "rmse"), mean("afetler", "R", "mae")
+    ndcg, p10 = mean("afetler", "T", "ndcg@10"), mean("afetler", "T", "precision@10")
+    base = mean("two_tower", "T", "ndcg@10")
+    lift = ndcg / base - 1.0
+
+    def at_least(value, bound):  # a mean that prints as the bound meets it
+        return value >= bound - 1e-9
+    return (f"Targets (AFETLER, means over seeds 1-3): protocol R best of every model on "
+            f"{len(best)} of the {len(PAPER_COLUMNS)} paper columns "
+            f"({verdict[len(best) == len(PAPER_COLUMNS)]}); RMSE {rmse:.4f} (<= 0.90: "
+            f"{verdict[rmse <= 0.90]}), MAE {mae:.4f} (<= 0.71: {verdict[mae <= 0.71]}). Protocol T: "
+            f"NDCG@10 {ndcg:.4f} (>= 0.42: {verdict[at_least(ndcg, 0.42)]}), P@10 {p10:.4f} (>= 0.36: "
+            f"{verdict[at_least(p10, 0.36)]}), {lift:+.1%} NDCG@10 over the two-tower base "
+            f"{base:.4f} (>= +5%: {verdict[at_least(lift, 0.05)]}).")
+
+
+def speed_line(groups: dict) -> str:
+    """Seconds per epoch of the first (joint) stage, AFETLER vs the base, and
+    AFETLER's whole default fit; '' where a run did not record them."""
+    def seconds(label, key):
+        values = [r.get(key) for r in groups.get(label, [])]
+        return None if not values or None in values else float(np.mean(values))
+    afetler, base = seconds("afetler", "epoch_seconds"), seconds("two_tower", "epoch_seconds")
+    fit = seconds("afetler", "fit_seconds")
+    if afetler is None or base is None:
+        return ""
+    verdict = {True: "met", False: "**not met**"}
+    return (f"Speed (this suite's runs, {groups['afetler'][0].get('cpus', 2)} CPUs): an AFETLER "
+            f"epoch (joint stage) {afetler:.1f} s vs {base:.1f} s for the two-tower base "
+            f"({afetler / base:.1f}x; target <= 4x: {verdict[afetler <= 4 * base]}); AFETLER's "
+            f"whole default fit (every stage) {fit:.0f} s (target < 300 s: {verdict[fit < 300]}).")
+
+
 # Sections other commands write as ``benchmarks/<name>.md`` (``python -m
 # tuning.compare``, ``python -m afetler_tf.gan_select``, ``python -m
 # export.bench``, ...), appended in this order, then any other ``*.md`` there
@@ -224,6 +269,10 @@ def render(directory: str) -> str:
             continue
         out += ["### Protocol R (the paper's table)", "", metric_table(groups, "R", R_COLUMNS), "",
                 "### Protocol T (full catalogue)", "", metric_table(groups, "T", T_COLUMNS), ""]
+        if name == "seeds":
+            out += [afetler_targets(groups), ""]
+        if name == "main" and speed_line(groups):
+            out += [speed_line(groups), ""]
         path = chart(directory, groups, name)
         out += [f"![{name}]({path})", ""]
     for path in section_files(directory):

@@ -100,6 +100,33 @@ def test_benchmark_renders_suite_files(tmp_path):
     assert os.path.exists(tmp_path / "main.png")
 
 
+def test_benchmark_checks_the_afetler_targets_and_speed(tmp_path):
+    """Target verdicts and the speed line, from made-up suite files."""
+    def run(label, seed, ndcg, rmse, epoch_seconds=None, fit=100.0):
+        return {"label": label, "model": label, "seed": seed, "fit_seconds": fit, "cpus": 2,
+                "epoch_seconds": epoch_seconds, "metrics": {
+                    "R": dict({c: 0.5 for c in benchmark.R_COLUMNS}, rmse=rmse, mse=rmse ** 2,
+                              mae=0.7),
+                    "T": dict({c: 0.2 for c in benchmark.T_COLUMNS}, **{"ndcg@10": ndcg})}}
+    machine = {"platform": "p", "cpus": 2, "gpu": False, "python": "3", "tensorflow": "2",
+               "tfrs": "0", "pandas": "3"}
+    seeds = [run("two_tower", s, 0.40, 0.92) for s in (1, 2, 3)]
+    seeds += [run("afetler", s, 0.42 + 0.01 * (s - 2), 0.89) for s in (1, 2, 3)]
+    main = [run("two_tower", 42, 0.4, 0.9, epoch_seconds=10.0),
+            run("afetler", 42, 0.4, 0.9, epoch_seconds=45.0, fit=290.0)]
+    for name, runs in (("seeds", seeds), ("main", main)):
+        (tmp_path / f"{name}.json").write_text(json.dumps(
+            {"suite": name, "machine": machine, "wall_seconds": 60.0, "runs": runs}))
+    text = benchmark.render(str(tmp_path))
+    # afetler wins mse but ties the others at 0.5 (max picks the first: two_tower): 1 of 5.
+    assert "best of every model on 1 of the 5 paper columns (**not met**)" in text
+    assert "RMSE 0.8900 (<= 0.90: met), MAE 0.7000 (<= 0.71: met)" in text
+    assert "NDCG@10 0.4200 (>= 0.42: met), P@10 0.2000 (>= 0.36: **not met**)" in text
+    assert "+5.0% NDCG@10 over the two-tower base 0.4000 (>= +5%: met)" in text
+    assert "45.0 s vs 10.0 s for the two-tower base (4.5x; target <= 4x: **not met**)" in text
+    assert "whole default fit (every stage) 290 s (target < 300 s: met)" in text
+
+
 def test_benchmark_appends_the_sections_other_commands_wrote(tmp_path):
     """tuning.md and export.md come first in that order, then the rest alphabetically."""
     for name in ("zeta", "export", "tuning"):
