@@ -41,7 +41,11 @@ from afetler_tf.optimizers import make_optimizer
 from afetler_tf.resume import is_chief
 
 SHUFFLE_CHUNKS = 16
-STREAM_COMPONENTS = {"mcau": False, "target_attention": False, "attention_weight": 0.0}
+# No history attention (histories are not streamed) and the in-batch softmax
+# (the catalogue softmax would pass every item of a large catalogue through the
+# item tower each step).
+STREAM_COMPONENTS = {"mcau": False, "target_attention": False, "attention_weight": 0.0,
+                     "negatives": "batch"}
 
 
 @dataclasses.dataclass

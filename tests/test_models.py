@@ -112,6 +112,14 @@ def test_the_base_keeps_its_own_retrieval_settings():
     assert config.replace(afetler={"temperature": None}).retrieval_temperature == 0.07
 
 
+def test_catalogue_softmax_refuses_a_catalogue_too_large(tiny_data, tiny_split, monkeypatch):
+    from afetler_tf.models import afetler
+    monkeypatch.setattr(afetler, "CATALOGUE_SOFTMAX_LIMIT", 5)
+    with pytest.raises(ValueError, match="--set afetler.negatives=batch"):
+        build_model(tiny_config("afetler").replace(train={"epochs": 1})).fit(
+            tiny_data, tiny_split, verbose=0)
+
+
 def test_catalogue_softmax_refuses_a_negative_bank():
     with pytest.raises(ValueError, match="negative_bank.*catalogue"):
         Config().replace(afetler={"negatives": "catalogue", "negative_bank": 64})

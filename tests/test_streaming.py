@@ -103,3 +103,11 @@ def test_fit_stream_with_lazy_adam(shards, tmp_path):
     assert json.loads((out / "config.json").read_text())["train"]["optimizer"] == "lazy_adam"
     metrics = json.loads((out / "metrics.json").read_text())["stream"]
     assert 0 < metrics["total_loss"] < float("inf")
+
+
+def test_the_streamed_path_uses_the_in_batch_softmax():
+    """Large catalogues: never every item through the item tower each step."""
+    from afetler_tf.config import Config
+    from afetler_tf.stream import STREAM_COMPONENTS
+    assert Config().afetler.negatives == "catalogue"
+    assert Config().replace(afetler=STREAM_COMPONENTS).afetler.negatives == "batch"

@@ -33,6 +33,7 @@ from afetler_tf.models.negative_bank import NegativeBank
 from afetler_tf.towers import ContentBias, HistoryAttention, RankingHead, Tower
 
 LOSS_NAMES = ("retrieval", "rating", "mimic", "attention", "category_alignment")
+CATALOGUE_SOFTMAX_LIMIT = 50_000  # items; larger catalogues: afetler.negatives="batch"
 
 
 def _stage_dir(checkpoint_dir, stage):
@@ -89,8 +90,15 @@ class AfetlerNetwork(tfrs.models.Model):
         self.bank = NegativeBank(acfg.negative_bank, cfg.tower_units[-1]) if acfg.negative_bank else None
         # afetler.negatives="catalogue": raw features of every training item, in
         # the id vocabulary's order (row r = vocabulary index r + 1).
-        self._catalogue = ({k: tf.constant(v) for k, v in space.item_features(space.item_ids).items()}
-                           if acfg.negatives == "catalogue" else None)
+        self._catalogue = None
+        if acfg.negatives == "catalogue":
+            if len(space.item_ids) > CATALOGUE_SOFTMAX_LIMIT:
+                raise ValueError(
+                    f"afetler.negatives='catalogue' passes all {len(space.item_ids):,} training items "
+                    f"through the item tower at every step; above {CATALOGUE_SOFTMAX_LIMIT:,} items "
+                    f"use the in-batch softmax: --set afetler.negatives=batch")
+            self._catalogue = {k: tf.constant(v)
+                               for k, v in space.item_features(space.item_ids).items()}
         self.stage = "joint"
         self.trackers = {}
         for name in LOSS_NAMES:  # one attribute each, so Keras reports them per epoch
