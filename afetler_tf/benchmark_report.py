@@ -29,6 +29,7 @@ relevant = all of the user's test items."""
 
 # Suite "cold" (protocol C): label -> model name, in table order.
 COLD_MODELS = {"random": "random", "category popularity": "category_popularity",
+               "content bias (ratings)": "content_bias",
                "content-only tower": "content_tower", "AFETLER + NewItemGAN": "afetler"}
 C_COLUMNS = ["precision@10", "recall@10", "ndcg@10", "hit_rate@10", "coverage@10", "rmse", "mae"]
 COLD_TEXT = """\
@@ -39,7 +40,10 @@ per user, rank only the cold items (none of them seen in training); relevant
 without a rating output map score -> rating with a linear fit on the
 validation set, which holds warm items only). Baselines: random scores;
 category popularity (an item scores the mean training interactions per item
-of its categories); content-only tower (the base two-tower model whose item
+of its categories); content bias (a rating reference: training mean + the
+user's damped bias + a ridge regression of the warm items' biases on their
+categories and year, no interaction model; lists rank by that rating);
+content-only tower (the base two-tower model whose item
 tower sees categories, title words and year, never the id; no GAN); AFETLER
 with the NewItemGAN generator embedding the cold items; its ranker sees a
 cold item through its content too (item bias regressed from categories and

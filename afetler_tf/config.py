@@ -12,7 +12,7 @@ import json
 from typing import Any, Optional
 
 MODELS = ("afetler", "two_tower", "mf", "deepfm", "popularity", "random", "category_popularity",
-          "content_tower")
+          "content_tower", "content_bias")
 SPLITS = ("random", "temporal", "cold-items", "none")
 
 

@@ -56,3 +56,44 @@ def test_cold_targets_are_checked_from_the_runs(gan_ndcg, met):
               "AFETLER + NewItemGAN": runs(gan_ndcg, 0.95)}
     text = benchmark_report.cold_targets(groups)
     assert ("target >= +5%: met" in text) == met and "target <= 1.00: met" in text
+
+
+def _hand_data():
+    """u1 rates a 5, b 3; u2 rates a 4, c 2. a, b: category X; c: Y."""
+    import pandas as pd
+    from afetler_tf.data.schema import Dataset, Split
+    items = pd.DataFrame({"item_id": ["a", "b", "c", "d", "e"], "title": ["", "", "", "", ""],
+                          "categories": [["X"], ["X"], ["Y"], ["Y"], []]})
+    users = pd.DataFrame({"user_id": ["u1", "u2"]})
+    train = pd.DataFrame({"user_id": ["u1", "u1", "u2", "u2"], "item_id": ["a", "b", "a", "c"],
+                          "rating": [5.0, 3.0, 4.0, 2.0], "timestamp": [1, 2, 3, 4]})
+    data = Dataset("hand", train, users, items)
+    return data, Split("random", 0, train, train.iloc[:0], train.iloc[:0])
+
+
+def test_content_bias_by_hand():
+    """mu 3.5; b_u1 = +0.5, b_u2 = -0.5 (no damping); item residual means a +1 (2
+    ratings), b -1, c -1; content X -> weighted mean (2 - 1) / 3 = 1/3, Y -> -1;
+    no category: the ridge-minimal constant -2/9 (w_X + w0 = 1/3, w_Y + w0 = -1)."""
+    from afetler_tf.models.content_bias import ContentBias
+    data, split = _hand_data()
+    model = ContentBias(Config(model="content_bias"), shrinkage=0.0, ridge=1e-9)
+    fitted = model.fit(data, split, verbose=0)
+    assert fitted["items"] == 3
+    np.testing.assert_allclose(model.item_bias(["a", "b", "c", "d", "e", "unknown"]),
+                               [1 / 3, 1 / 3, -1, -1, -2 / 9, -2 / 9], atol=1e-6)
+    np.testing.assert_allclose(model.score(["u1", "u2", "nobody"], ["d", "a", "a"]),
+                               [3.5 + 0.5 - 1, 3.5 - 0.5 + 1 / 3, 3.5 + 1 / 3], atol=1e-6)
+    assert model.score_all(["u1", "u2"], ["a", "c", "d"]).shape == (2, 3)
+
+
+def test_content_bias_damps_and_reloads(tmp_path):
+    from afetler_tf.models.content_bias import ContentBias
+    data, split = _hand_data()
+    model = build_model(Config(model="content_bias"))  # shrinkage 5: b_u1 = 1.0 / (2 + 5)
+    model.fit(data, split, verbose=0)
+    assert model._user_bias["u1"] == pytest.approx(1.0 / 7)
+    model.save(str(tmp_path))
+    clone = ContentBias(Config(model="content_bias"))
+    clone.load(str(tmp_path), data, split)
+    np.testing.assert_allclose(clone.score(["u1", "u2"], ["d", "e"]), model.score(["u1", "u2"], ["d", "e"]))

@@ -24,6 +24,9 @@ def build_model(config: Config) -> Recommender:
     if config.model in ("random", "category_popularity"):
         from afetler_tf.models.cold_baselines import CategoryPopularity, RandomRecommender
         return RandomRecommender(config) if config.model == "random" else CategoryPopularity(config)
+    if config.model == "content_bias":
+        from afetler_tf.models.content_bias import ContentBias
+        return ContentBias(config)
     if config.model == "afetler":
         from afetler_tf.models.afetler import Afetler
         return Afetler(config)
