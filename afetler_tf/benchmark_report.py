@@ -269,6 +269,8 @@ def render(directory: str) -> str:
             out += [ablation_table(groups), ""]
             continue
         if name == "cold":
+            order = [label for label in COLD_MODELS if label in groups]
+            groups = {label: groups[label] for label in order + [g for g in groups if g not in order]}
             out += [COLD_TEXT, "", metric_table(groups, "C", C_COLUMNS), "", cold_targets(groups), ""]
             continue
         out += ["### Protocol R (the paper's table)", "", metric_table(groups, "R", R_COLUMNS), "",

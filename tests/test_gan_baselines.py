@@ -44,7 +44,7 @@ def test_content_tower_has_no_item_id_and_answers_new_items(tiny_data, tiny_spli
 
 def test_cold_suite_plans_every_model_and_seed():
     runs = list(benchmark.suite_runs("cold", [], "movielens-100k"))
-    assert len(runs) == 12 and {c.data.split for _, c in runs} == {"cold-items"}
+    assert len(runs) == 3 * len(benchmark_report.COLD_MODELS) == 15 and {c.data.split for _, c in runs} == {"cold-items"}
     assert {c.model for _, c in runs} == set(benchmark_report.COLD_MODELS.values())
 
 
