@@ -148,7 +148,8 @@ def fit_with_early_stopping(model: tf.keras.Model, train: tf.data.Dataset,
                             monitor: str = "val_rmse", verbose: int = 1,
                             checkpoint_dir: Optional[str] = None, prefix: str = "",
                             callbacks: Sequence[tf.keras.callbacks.Callback] = (),
-                            steps_per_epoch: Optional[int] = None) -> dict:
+                            steps_per_epoch: Optional[int] = None,
+                            progress: Optional[tf.keras.callbacks.Callback] = None) -> dict:
     """Runs ``model.fit``, stopping on ``monitor`` and restoring the best weights.
 
     Args:
@@ -167,6 +168,8 @@ def fit_with_early_stopping(model: tf.keras.Model, train: tf.data.Dataset,
         callbacks: Run before the others (e.g. ValidationRanking, whose
             logged metric can be the monitor; ``val_ndcg*`` is maximised).
         steps_per_epoch: Batches per epoch, for repeated (streamed) input.
+        progress: The per-epoch progress line when ``verbose`` (default:
+            :class:`EpochLog` of the loss and ``monitor``).
 
     Returns:
         JSON-serialisable history: per-epoch logs, ``best_epoch`` (1-based)
@@ -177,12 +180,14 @@ def fit_with_early_stopping(model: tf.keras.Model, train: tf.data.Dataset,
     replicas = tf.distribute.get_strategy().num_replicas_in_sync
     if replicas > 1:
         callbacks = [MeanOverReplicas(replicas), *callbacks]
+    if verbose and progress is None:
+        progress = EpochLog(monitor if validation is not None else "loss", prefix)
     if checkpoint_dir:
         return _fit_resumable(model, train, validation, epochs, patience, monitor, mode, verbose,
-                              checkpoint_dir, prefix, list(callbacks), steps)
+                              checkpoint_dir, prefix, list(callbacks), steps, progress)
     callbacks = list(callbacks)
     if verbose:
-        callbacks.append(EpochLog(monitor if validation is not None else "loss", prefix))
+        callbacks.append(progress)
     if validation is not None:
         callbacks.append(tf.keras.callbacks.EarlyStopping(
             monitor=monitor, mode=mode, patience=patience, restore_best_weights=True))
@@ -222,7 +227,7 @@ def _summarise(result: dict, seconds: float, monitor: Optional[str], mode: str) 
 
 
 def _fit_resumable(model, train, validation, epochs, patience, monitor, mode, verbose,
-                   checkpoint_dir, prefix, callbacks, steps: dict) -> dict:
+                   checkpoint_dir, prefix, callbacks, steps: dict, progress=None) -> dict:
     """fit_with_early_stopping with a StageCheckpoint (see its docstring)."""
     from afetler_tf.resume import StageCheckpoint
     stage = StageCheckpoint(checkpoint_dir, model)
@@ -236,7 +241,7 @@ def _fit_resumable(model, train, validation, epochs, patience, monitor, mode, ve
     if verbose and initial_epoch:
         print(f"{prefix}resuming after epoch {initial_epoch} ({checkpoint_dir})", flush=True)
     if verbose:
-        callbacks.append(EpochLog(monitor if validation is not None else "loss", prefix))
+        callbacks.append(progress)
     callbacks.append(stage.callback(monitor if validation is not None else None, mode, patience))
     start = time.perf_counter()
     if initial_epoch < epochs and not stage.state["stopped"]:

@@ -10,7 +10,7 @@ import tensorflow as tf
 from afetler_tf import train as training
 from afetler_tf.config import Config
 from afetler_tf.models import build_model
-from afetler_tf.models.gan import LOSS_NAMES, NewItemGAN, NewItemTower
+from afetler_tf.models.gan import LOSS_NAMES, GanEpochLog, NewItemGAN, NewItemTower
 
 CATS = ["A", "B", "C", "D"]
 
@@ -79,17 +79,18 @@ class _Crash(tf.keras.callbacks.Callback):
             raise RuntimeError("killed")
 
 
-def test_a_resumed_gan_stage_continues_exactly_where_it_stopped(tmp_path):
+def test_a_resumed_gan_stage_continues_exactly_where_it_stopped(tmp_path, capsys):
     features, truth = planted_items(32, seed=4)
 
-    def run(seed, directory, callbacks=(), build=False):
+    def run(seed, directory, callbacks=(), build=False, verbose=0):
         tf.keras.utils.set_random_seed(seed)
         gan = small_gan()
         if build:
             gan.discriminator((gan(features), features))
         history = training.fit_with_early_stopping(
-            gan, training.make_dataset(batch_of(features, truth), None, 8), None, 3, 1, verbose=0,
-            checkpoint_dir=str(tmp_path / directory), callbacks=list(callbacks))
+            gan, training.make_dataset(batch_of(features, truth), None, 8), None, 3, 1,
+            verbose=verbose, checkpoint_dir=str(tmp_path / directory), callbacks=list(callbacks),
+            prefix="gan ", progress=GanEpochLog("g_loss") if verbose else None)
         return gan, history
 
     def state(gan):  # G, D, then both players' Adam moments and step counts
@@ -99,8 +100,10 @@ def test_a_resumed_gan_stage_continues_exactly_where_it_stopped(tmp_path):
     straight, _ = run(3, "straight")
     with pytest.raises(RuntimeError, match="killed"):
         run(3, "run", [_Crash()])
-    restarted, history = run(99, "run")  # a new process: other initial weights, no optimizer state
+    restarted, history = run(99, "run", verbose=1)  # a new process: new weights, no optimizer state
     assert history["resumed_after_epoch"] == 1 and len(history["g_loss"]) == 3
+    printed = capsys.readouterr().out
+    assert "gan resuming after epoch 1" in printed and "gan epoch   2  d_loss" in printed
     players = len(straight.generator.weights + straight.discriminator.weights)
     assert len(state(restarted)) == len(state(straight)) == 3 * players + 2  # + m, v, 2 iterations
     for a, b in zip(state(straight), state(restarted)):

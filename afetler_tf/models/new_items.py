@@ -127,8 +127,8 @@ def fit_gan(model, split, verbose: int = 1, checkpoint_dir: Optional[str] = None
         gan, training.make_dataset(gan_examples(model, train, p_u, p_v), None, gcfg.batch_size,
                                    shuffle=True, seed=model.config.train.seed),
         training.make_dataset(gan_examples(model, validation, p_u, p_v), None, 4096),
-        gcfg.epochs, gcfg.patience, monitor, verbose=0, checkpoint_dir=checkpoint_dir,
-        callbacks=[GanEpochLog(monitor)] if verbose else [])
+        gcfg.epochs, gcfg.patience, monitor, verbose=verbose, checkpoint_dir=checkpoint_dir,
+        prefix="gan ", progress=GanEpochLog(monitor, prefix="gan ") if verbose else None)
     model.attach_gan(gan)
     history.update({f"content_bias_{k}": v for k, v in fit_content_bias(model, split).items()})
     return history
