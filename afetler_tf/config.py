@@ -189,8 +189,9 @@ class AfetlerConfig:
             catalogues of up to some tens of thousands of items).
         temperature: AFETLER's retrieval softmax temperature (None: use
             ``tower.temperature``, the base two-tower's). The defaults were
-            chosen on validation NDCG@10 only (random split, seeds 1-2; see
-            README "Results"): AFETLER with the catalogue softmax is best at
+            chosen on validation NDCG@10 only (random split, seeds 1-2;
+            ``python -m tuning.variants``, BENCHMARKS.md): AFETLER with the
+            catalogue softmax is best at
             0.1, the base two-tower at 0.05, so each model keeps its own.
     """
 
