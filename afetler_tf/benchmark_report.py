@@ -270,6 +270,9 @@ def render(directory: str) -> str:
         out += [f"## {titles[name]}", "", machine_line(suite), ""]
         if name == "ablation":
             out += [ablation_table(groups), ""]
+            if any(r.get("from_suite") for r in suite["runs"]):
+                out += ["The full model's rows are the seeds suite's AFETLER runs (the same "
+                        "configuration and seeds), not run twice.", ""]
             continue
         if name == "cold":
             order = [label for label in COLD_MODELS if label in groups]

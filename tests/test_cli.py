@@ -184,6 +184,15 @@ def test_ablation_takes_its_full_rows_from_the_seeds_suite(tmp_path, monkeypatch
     assert ("full", 1) not in calls and ("full", 2) not in calls and ("full", 3) in calls
     assert [r.get("from_suite") for r in runs if r["label"] == "full"] == ["seeds", "seeds", None]
     assert len(runs) == 3 * len(benchmark.ABLATIONS)
+    payload = json.loads((tmp_path / "ablation.json").read_text())
+    payload["machine"] = {"platform": "p", "cpus": 2, "gpu": False, "python": "3", "tensorflow": "2",
+                          "tfrs": "0", "pandas": "3"}
+    for r in payload["runs"]:
+        r["metrics"] = {"R": {"rmse": 0.9, "mae": 0.7, "precision@10": 0.6},
+                        "T": {"ndcg@10": 0.4, "precision@10": 0.3, "recall@10": 0.2}}
+    (tmp_path / "ablation.json").write_text(json.dumps(payload))
+    (tmp_path / "seeds.json").unlink()
+    assert "rows are the seeds suite's AFETLER runs" in benchmark.render(str(tmp_path))
 
 
 def test_benchmark_rewrites_only_the_readme_results_block(tmp_path):
