@@ -97,3 +97,11 @@ def test_content_bias_damps_and_reloads(tmp_path):
     clone = ContentBias(Config(model="content_bias"))
     clone.load(str(tmp_path), data, split)
     np.testing.assert_allclose(clone.score(["u1", "u2"], ["d", "e"]), model.score(["u1", "u2"], ["d", "e"]))
+
+
+def test_content_bias_needs_ratings():
+    import dataclasses
+    data, split = _hand_data()
+    implicit = dataclasses.replace(data, interactions=data.interactions.assign(rating=np.nan))
+    with pytest.raises(ValueError, match="predicts ratings.*have none.*category_popularity"):
+        build_model(Config(model="content_bias")).fit(implicit, split, verbose=0)

@@ -47,7 +47,14 @@ class ContentBias(Recommender):
         self._categories, self._boundaries, self._items = [], {}, pd.DataFrame()
 
     def fit(self, data: Dataset, split: Split, verbose: int = 1) -> dict:
-        """Learns from ``split.train`` only. Returns {"items", "r2"} of the content fit."""
+        """Learns from ``split.train`` only. Returns {"items", "r2"} of the content fit.
+
+        Raises:
+            ValueError: The data has no ratings (implicit feedback).
+        """
+        if not data.has_ratings:
+            raise ValueError(f"{data.name}: content_bias predicts ratings, and these interactions "
+                             f"have none (implicit feedback); use category_popularity instead.")
         train = split.train.assign(user_id=split.train["user_id"].astype(str),
                                    item_id=split.train["item_id"].astype(str))
         space = FeatureSpace.from_data(data, split.train)
