@@ -39,7 +39,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument("--relevant", choices=("all", "liked"), default="all",
                    help="protocol T relevance: every test item, or those rated >= 4")
     p.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
-                   help="override any config field, e.g. --set tower.temperature=0.05 (JSON values)")
+                   help="override any config field, e.g. --set afetler.temperature=0.2 (JSON values)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.add_argument("--strategy", choices=STRATEGIES, default="default",
                    help="tf.distribute strategy; multiworker and parameter_server read TF_CONFIG")

@@ -1,5 +1,6 @@
 """The TFRS tower models: base two-tower and AFETLER, on tiny synthetic data."""
 
+import warnings
 
 import numpy as np
 import pytest
@@ -105,7 +106,9 @@ def test_catalogue_softmax_is_the_full_softmax_over_training_items(tiny_data, ti
 def test_the_base_keeps_its_own_retrieval_settings():
     """AFETLER's catalogue softmax and temperature never leak into the base two-tower."""
     config = Config().replace(tower={"temperature": 0.07})
-    base, afetler = build_model(config.replace(model="two_tower")), build_model(config)
+    base = build_model(config.replace(model="two_tower"))
+    with pytest.warns(UserWarning, match="tower.temperature=0.07 is the base two-tower's"):
+        afetler = build_model(config)
     assert base.config.afetler.negatives == "batch" and base.config.retrieval_temperature == 0.07
     assert afetler.config.afetler.negatives == "catalogue"
     assert afetler.config.retrieval_temperature == config.afetler.temperature == 0.1
@@ -118,6 +121,15 @@ def test_catalogue_softmax_refuses_a_catalogue_too_large(tiny_data, tiny_split, 
     with pytest.raises(ValueError, match="--set afetler.negatives=batch"):
         build_model(tiny_config("afetler").replace(train={"epochs": 1})).fit(
             tiny_data, tiny_split, verbose=0)
+
+
+def test_afetler_warns_that_tower_temperature_is_not_its_own():
+    with pytest.warns(UserWarning, match="AFETLER uses afetler.temperature=0.1"):
+        build_model(Config().replace(tower={"temperature": 0.2}))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        build_model(Config(model="two_tower").replace(tower={"temperature": 0.2}))
+        build_model(Config().replace(tower={"temperature": 0.2}, afetler={"temperature": None}))
 
 
 def test_catalogue_softmax_refuses_a_negative_bank():

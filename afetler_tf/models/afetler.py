@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import warnings
 from typing import Sequence
 
 import numpy as np
@@ -217,6 +218,11 @@ class Afetler(Recommender):
 
     def __init__(self, config: Config):
         super().__init__(config)
+        if (self.name == "afetler" and config.afetler.temperature is not None
+                and config.tower.temperature != type(config.tower)().temperature):
+            warnings.warn(f"tower.temperature={config.tower.temperature} is the base two-tower's; "
+                          f"AFETLER uses afetler.temperature={config.afetler.temperature} (set that, "
+                          f"or afetler.temperature=null to use tower.temperature).")
         self.network = None
         self.space = None
         self.gan, self.gan_history = None, None
