@@ -74,10 +74,10 @@ def _hand_data():
 def test_content_bias_by_hand():
     """mu 3.5; b_u1 = +0.5, b_u2 = -0.5 (no damping); item residual means a +1 (2
     ratings), b -1, c -1; content X -> weighted mean (2 - 1) / 3 = 1/3, Y -> -1;
-    no category: the ridge-minimal constant -2/9 (w_X + w0 = 1/3, w_Y + w0 = -1)."""
+    no category: the intercept of the minimum-norm fit, -2/9 (w_X + w0 = 1/3, w_Y + w0 = -1)."""
     from afetler_tf.models.content_bias import ContentBias
     data, split = _hand_data()
-    model = ContentBias(Config(model="content_bias"), shrinkage=0.0, ridge=1e-9)
+    model = ContentBias(Config(model="content_bias"), shrinkage=0.0, ridge=0.0)
     fitted = model.fit(data, split, verbose=0)
     assert fitted["items"] == 3
     np.testing.assert_allclose(model.item_bias(["a", "b", "c", "d", "e", "unknown"]),
