@@ -96,10 +96,10 @@ def simulated_cold(model, data, split) -> dict:
     import numpy as np
 
     from afetler_tf import train as training
-    from afetler_tf.models.new_items import _frames, fit_content_bias, warm_items
+    from afetler_tf.models.new_items import fit_content_bias, gan_frames, warm_items
     net, encoder, bias = model.network, model.candidate_encoder, model.network.ranking_head.content_bias
     warm = warm_items(split.train, model.config.gan.min_interactions)
-    held = set(_frames(model, split, warm)[1]["item_id"].astype(str))
+    held = set(gan_frames(model, split, warm)[1]["item_id"].astype(str))
     rows = split.validation[split.validation["item_id"].astype(str).isin(held).to_numpy()
                             & split.validation["rating"].notna().to_numpy()]
     feats = model.examples(rows, model._probabilities)

@@ -69,7 +69,7 @@ def gan_examples(model, frame: pd.DataFrame, user_vectors: pd.DataFrame,
     return out
 
 
-def _frames(model, split, warm: list) -> tuple[pd.DataFrame, pd.DataFrame]:
+def gan_frames(model, split, warm: list) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(training pairs, validation pairs): validation = every known pair of
     the held-out warm items; training = the other warm items' train pairs."""
     gcfg = model.config.gan
@@ -109,7 +109,7 @@ def fit_gan(model, split, verbose: int = 1, checkpoint_dir: Optional[str] = None
     if len(warm) < 2:
         raise ValueError(f"NewItemGAN needs >= 2 items with >= gan.min_interactions="
                          f"{gcfg.min_interactions} training interactions; found {len(warm)}.")
-    train, validation = _frames(model, split, warm)
+    train, validation = gan_frames(model, split, warm)
     users = sorted(set(train["user_id"].astype(str)) | set(validation["user_id"].astype(str)))
     p_u = pd.DataFrame(model.user_vectors(users), index=users)
     tower = model.network.candidate_tower
