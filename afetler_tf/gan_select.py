@@ -89,21 +89,18 @@ def simulated_cold(model, data, split) -> dict:
     criterion), the items shown under unknown ids so that the ranker takes
     every cold path (generator p_v, content bias, target categories from
     content); the content bias is refitted without the held-out items for
-    this, then restored. Keys: ``cold_rmse``, ``cold_rmse_no_content_bias``
+    this, then restored; the ranker's interaction scale is the one the GAN
+    stage fitted on these same interactions. Keys: ``cold_rmse``, ``cold_rmse_no_content_bias``
     (the bias left at the OOV row's 0, as before issue 4's fix),
     ``own_id_rmse`` (the same interactions, items under their own ids),
     ``cold_interactions``."""
     import numpy as np
 
     from afetler_tf import train as training
-    from afetler_tf.models.new_items import fit_content_bias, gan_frames, warm_items
+    from afetler_tf.models import new_items
     net, encoder, bias = model.network, model.candidate_encoder, model.network.ranking_head.content_bias
-    warm = warm_items(split.train, model.config.gan.min_interactions)
-    held = set(gan_frames(model, split, warm)[1]["item_id"].astype(str))
-    rows = split.validation[split.validation["item_id"].astype(str).isin(held).to_numpy()
-                            & split.validation["rating"].notna().to_numpy()]
-    feats = model.examples(rows, model._probabilities)
-    masked = dict(feats, item_id=np.array([f"<cold>{i}" for i in feats["item_id"]], object))
+    held, rows = new_items.simulated_cold(model, split)
+    feats, masked = model.examples(rows, model._probabilities), new_items.as_cold(model, rows)
     low, high = data.rating_range or (-np.inf, np.inf)
     truth = rows["rating"].to_numpy(np.float64)
 
@@ -112,13 +109,13 @@ def simulated_cold(model, data, split) -> dict:
         return float(np.sqrt(np.mean((np.clip(pred, low, high) - truth) ** 2)))
     out = {"own_id_rmse": rmse(feats), "cold_interactions": int(len(rows))}
     try:
-        fit_content_bias(model, split, exclude=held)
+        new_items.fit_content_bias(model, split, exclude=held)
         out["cold_rmse"] = rmse(masked)
         bias.weight.assign(np.zeros(bias.weight.shape, np.float32))
         bias.intercept.assign(0.0)
         out["cold_rmse_no_content_bias"] = rmse(masked)
     finally:
-        fit_content_bias(model, split)
+        new_items.fit_content_bias(model, split)
     return out
 
 

@@ -102,7 +102,11 @@ class RankingHead(tf.keras.Model):
             routed = self.content_bias.routed_items(index)[:, None]  # (batch, 1) bool
             b_v = tf.where(routed, self.content_bias(item_features)[:, None], b_v)
         x = tf.concat([p_u, p_v, p_u * p_v] + extras + [b_u, b_v], axis=-1)
-        return self._global_mean + b_u + b_v + self.mlp(x, training=training)  # (batch, 1)
+        interaction = self.mlp(x, training=training)  # (batch, 1)
+        if self.content_bias is not None and item_features is not None:
+            interaction = tf.where(routed, self.content_bias.interaction_scale * interaction,
+                                   interaction)
+        return self._global_mean + b_u + b_v + interaction  # (batch, 1)
 
 
 class ContentBias(tf.keras.layers.Layer):
@@ -117,6 +121,12 @@ class ContentBias(tf.keras.layers.Layer):
     the ranker is unchanged. ``routed`` marks the item-vocabulary rows whose
     bias it replaces (row 0 = OOV, always; rarely seen items when the GAN's
     min_interactions asks for it).
+
+    ``interaction_scale`` (gamma, non-trainable, default 1) multiplies the
+    ranker's interaction term (its MLP) for the routed items: a cold item's
+    rating is mu + b_u + b(x) + gamma * MLP(...), shrinking toward the bias
+    part where the interaction on generated vectors adds more error than it
+    explains. Fitted by ``new_items.fit_interaction_scale``.
 
     Args:
         item_features: The candidate tower's ItemFeatures (shared; supplies
@@ -139,6 +149,8 @@ class ContentBias(tf.keras.layers.Layer):
         routed[0] = 1.0
         self.routed = self.add_weight(name="routed", shape=(num_items + 1,), trainable=False,
                                       initializer=tf.keras.initializers.Constant(routed))
+        self.interaction_scale = self.add_weight(name="interaction_scale", shape=(),
+                                                 initializer="ones", trainable=False)
 
     def design(self, features):
         """Raw candidate features (batch,) -> (batch, width) regressors (no intercept)."""

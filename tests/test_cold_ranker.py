@@ -89,3 +89,32 @@ def test_the_target_path_takes_a_cold_items_categories_from_its_content():
     np.testing.assert_allclose(h[0].numpy(), h_id[0].numpy(), atol=1e-6)  # warm: unchanged
     expected = features.embed_categories(tf.constant([[0.0, 1.0, 1.0]]))[0]  # no OOV id part
     np.testing.assert_allclose(h[1].numpy(), expected.numpy(), atol=1e-6)
+
+
+def test_the_interaction_scale_shrinks_only_a_cold_items_interaction_term():
+    features = item_features()
+    head = RankingHead(["u"], WARM, [4], global_mean=3.0,
+                       content_bias=ContentBias(features, len(WARM)))
+    p = tf.constant(np.random.default_rng(1).normal(size=(1, 3)), tf.float32)
+    head.content_bias.fit(raw(WARM, ["A", "A", "B", "C"]), [0.2, 0.6, -0.4, 0.1], ridge=0.0)
+
+    def rate(item, cats):
+        return float(head((p, p, tf.constant(["u"]), tf.constant([item])),
+                          item_features=raw([item], [cats]))[0, 0])
+    rate("cold", "B")  # builds the MLP
+    head.mlp.layers[-1].bias.assign([0.7])  # a visible interaction term
+    cold, warm = rate("cold", "B"), rate("b1", "B")
+    head.content_bias.interaction_scale.assign(0.0)
+    assert rate("cold", "B") == pytest.approx(3.0 - 0.4, abs=1e-5)  # mu + b_u (0) + content bias
+    assert rate("b1", "B") == pytest.approx(warm, abs=1e-6)  # a trained id keeps its interaction
+    head.content_bias.interaction_scale.assign(0.5)
+    assert rate("cold", "B") == pytest.approx((cold + 2.6) / 2, abs=1e-5)
+
+
+def test_shrinkage_by_hand():
+    from afetler_tf.models.new_items import shrinkage
+    base, full = [3.0, 3.0, 4.0], [4.0, 2.0, 4.0]  # interaction terms 1, -1, 0
+    assert shrinkage([3.5, 2.5, 1.0], base, full) == pytest.approx(0.5)  # (0.5 + 0.5) / 2
+    assert shrinkage([5.0, 1.0, 4.0], base, full) == 1.0  # 2.0, clipped
+    assert shrinkage([2.0, 4.0, 4.0], base, full) == 0.0  # -1.0, clipped
+    assert shrinkage([1.0, 2.0], [3.0, 3.0], [3.0, 3.0]) == 1.0  # no interaction term at all

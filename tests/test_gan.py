@@ -232,6 +232,10 @@ def test_the_gan_stage_fits_the_rankers_content_bias(trained, tiny_split):
     head = model.network.ranking_head
     warm = warm_items(tiny_split.train, model.config.gan.min_interactions)
     assert history["gan/content_bias_items"] == len(warm) and history["gan/content_bias_r2"] > 0
+    # gamma: fitted on the held-out items' validation ratings, or left at 1 with too few.
+    gamma = float(head.content_bias.interaction_scale.numpy())
+    assert history["gan/interaction_scale"] == pytest.approx(gamma) and 0.0 <= gamma <= 1.0
+    assert history["gan/interaction_scale_interactions"] >= 0
     # The intercept is not penalised: over the warm items, weighted by their training
     # interactions, the content bias averages the learned biases.
     counts = tiny_split.train.item_id.value_counts().reindex(warm).to_numpy()
@@ -240,6 +244,24 @@ def test_the_gan_stage_fits_the_rankers_content_bias(trained, tiny_split):
     assert np.average(content, weights=counts) == pytest.approx(np.average(learned, weights=counts), abs=1e-4)
     assert head.content_bias.routed_items(head.item_lookup(np.array(["i0", "unseen"], object))).numpy() \
         .tolist() == [False, True]
+
+
+def test_the_interaction_scale_is_fitted_on_simulated_cold_items(trained, tiny_split):
+    from afetler_tf.models.new_items import fit_interaction_scale, simulated_cold
+    model, _ = trained
+    scale = model.network.ranking_head.content_bias.interaction_scale
+    before = float(scale.numpy())
+    held, rows = simulated_cold(model, tiny_split)
+    assert len(rows) > 0 and set(rows.item_id.astype(str)) <= held
+    fitted = fit_interaction_scale(model, tiny_split, min_interactions=1)
+    assert fitted["interaction_scale_interactions"] == len(rows)
+    assert fitted["interaction_scale"] == pytest.approx(float(scale.numpy())) and 0 <= fitted["interaction_scale"] <= 1
+    # gamma = 1 is allowed, so the fitted gamma does at least as well on its own interactions.
+    assert fitted["cold_rmse"] <= fitted["cold_rmse_unscaled"] + 1e-9
+    with pytest.warns(UserWarning, match="left unscaled"):
+        assert fit_interaction_scale(model, tiny_split, min_interactions=10 ** 6)["interaction_scale"] == 1.0
+    assert float(scale.numpy()) == 1.0
+    scale.assign(before)  # the module's other tests share the model
 
 
 def test_the_exported_ranker_serves_new_items_through_their_content(trained, tmp_path):
