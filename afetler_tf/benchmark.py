@@ -71,7 +71,14 @@ def run_one(config: Config, data, label: str) -> dict:
     return {"label": label, "model": config.model, "seed": config.data.seed,
             "config": config.to_dict(), "metrics": result.metrics, "fit_seconds": result.fit_seconds,
             "wall_seconds": result.wall_seconds, "epochs": _epochs(result.history),
-            "epoch_seconds": _epoch_seconds(result.history), "cpus": os.cpu_count()}
+            "epoch_seconds": _epoch_seconds(result.history), "cpus": os.cpu_count(),
+            "cold_path": {k: result.history[f"gan/{k}"] for k in COLD_PATH
+                          if f"gan/{k}" in result.history}}
+
+
+# What the NewItemGAN stage records about the ranker's cold path (new_items.fit_interaction_scale).
+COLD_PATH = ("interaction_scale", "interaction_scale_interactions", "cold_rmse_unscaled",
+             "cold_rmse_bias_only", "cold_rmse")
 
 
 def _epoch_seconds(history: dict) -> Optional[float]:

@@ -58,6 +58,17 @@ def test_cold_targets_are_checked_from_the_runs(gan_ndcg, met):
     assert ("target >= +5%: met" in text) == met and "target <= 1.00: met" in text
 
 
+def test_the_cold_path_line_averages_what_the_gan_stage_recorded():
+    paths = [{"interaction_scale": 0.6, "interaction_scale_interactions": 700, "cold_rmse_unscaled": 1.04,
+              "cold_rmse_bias_only": 1.08, "cold_rmse": 1.02},
+             {"interaction_scale": 0.8, "interaction_scale_interactions": 800, "cold_rmse_unscaled": 1.06,
+              "cold_rmse_bias_only": 1.10, "cold_rmse": 1.04}]
+    text = benchmark_report.cold_path([{"cold_path": p} for p in paths] + [{}])  # a run without: skipped
+    assert "gamma = 0.70" in text and "750 validation ratings" in text and "2 seeds" in text
+    assert "gamma = 1: 1.0500" in text and "(bias part only): 1.0900" in text and "fitted gamma: 1.0300" in text
+    assert benchmark_report.cold_path([{}]) == ""
+
+
 def _hand_data():
     """u1 rates a 5, b 3; u2 rates a 4, c 2. a, b: category X; c: Y."""
     import pandas as pd

@@ -293,3 +293,42 @@ def test_variants_config_applies_seed_and_overrides():
     assert variants.config_for("afetler", 1, []).retrieval_temperature == 0.1  # afetler.temperature
     with pytest.raises(ValueError, match="unknown field"):
         variants.config_for("afetler", 1, ["tower.temprature=0.1"])
+
+
+def test_popularity_prior_by_hand():
+    """Counts a: 3, b: 1, c, d: 0. The stub's own scores slightly prefer d; the prior
+    (log 2 * 0.1 for b) outweighs that. k = 1, training items excluded:
+    u2 (validation b) and u3 (validation c) choose among b, c, d."""
+    import numpy as np
+
+    from afetler_tf.data.schema import Dataset
+    from tuning import variants
+
+    class Stub:
+        name = "stub"
+
+        def score_all(self, users, items):
+            return np.tile([0.001 if i == "d" else 0.0 for i in items], (len(users), 1))
+    items = pd.DataFrame({"item_id": list("abcd"), "title": [""] * 4, "categories": [[]] * 4})
+    train = pd.DataFrame({"user_id": ["u1", "u2", "u3", "u1"], "item_id": ["a", "a", "a", "b"],
+                          "rating": 4.0, "timestamp": [1, 2, 3, 4]})
+    validation = pd.DataFrame({"user_id": ["u2", "u3"], "item_id": ["b", "c"], "rating": 4.0,
+                               "timestamp": [5, 6]})
+    data = Dataset("hand", pd.concat([train, validation], ignore_index=True),
+                   pd.DataFrame({"user_id": ["u1", "u2", "u3"]}), items)
+    split = Split("random", 0, train, validation, validation.iloc[:0])
+    got = variants.prior_ndcg(Stub(), data, split, [0.0, 1.0], temperature=0.1, k=1)
+    assert got == {"0.0": 0.0, "1.0": 0.5}  # beta 1: b first, a hit for u2 only
+    scores = variants.PopularityPrior(Stub(), train, 1.0, 0.1).score_all(["u1"], ["a", "c", "x"])
+    np.testing.assert_allclose(scores, [[0.1 * np.log(4.0), 0.0, 0.0]])
+
+
+def test_the_prior_table_averages_each_beta_over_the_seeds():
+    from tuning import variants
+    runs = [{"label": "a", "seed": 1, "prior_val_ndcg@10": {"0.0": 0.1, "0.2": 0.3}},
+            {"label": "a", "seed": 2, "prior_val_ndcg@10": {"0.0": 0.2, "0.2": 0.5}},
+            {"label": "b", "seed": 1}]
+    lines = variants.prior_table(runs)
+    assert "| configuration | seeds | beta 0.0 | beta 0.2 |" in lines
+    assert "| a | 1, 2 | 0.1500 | 0.4000 |" in lines and not any(l.startswith("| b |") for l in lines)
+    assert variants.prior_table([{"label": "b", "seed": 1}]) == []

@@ -18,6 +18,12 @@ Example (how the AFETLER retrieval defaults were chosen, README "Results")::
         --set afetler.negatives=batch --set afetler.temperature=0.05
     python -m tuning.variants --label "two-tower base, T=0.05" --model two_tower --seeds 1 2
     python -m tuning.variants --render
+
+``--popularity-prior 0 0.1 0.2 0.3`` also scores, after each fit, the
+validation NDCG@10 of the model's catalogue scores plus a popularity prior
+``beta * T * log(1 + n_i)`` (n_i: the item's training interactions, T the
+retrieval temperature, so beta is in logit units): a diagnostic of how much
+popularity the retrieval scores miss, shown in a second table.
 """
 
 from __future__ import annotations
@@ -56,6 +62,9 @@ def parse_args(argv):
                    help="config override, as in python -m afetler_tf.fit")
     p.add_argument("--out", default=DEFAULT_OUT, help="JSON lines file the runs are appended to")
     p.add_argument("--render", action="store_true", help="only write the table of --out")
+    p.add_argument("--popularity-prior", nargs="+", type=float, default=[], metavar="BETA",
+                   help="also score the validation NDCG@10 with a post-hoc popularity prior of "
+                        "each weight (diagnostic; module docstring)")
     args = p.parse_args(argv)
     if not args.render and not args.label:
         p.error("--label is required (unless --render)")
@@ -74,21 +83,49 @@ def config_for(model: str, seed: int, overrides: Sequence[str]):
     return Config.from_dict(raw, where="--set")
 
 
-def run_variant(label: str, model: str, seed: int, overrides: Sequence[str]) -> dict:
+class PopularityPrior:
+    """A trained recommender's catalogue scores plus ``beta * temperature *
+    log(1 + n_i)``, n_i the item's interactions in ``train`` (diagnostic)."""
+
+    def __init__(self, model, train, beta: float, temperature: float):
+        self.name = f"{model.name}+popularity prior"
+        self._model, self._weight = model, float(beta) * float(temperature)
+        self._counts = train["item_id"].astype(str).value_counts()
+
+    def score_all(self, user_ids, item_ids) -> np.ndarray:
+        n = self._counts.reindex(np.asarray(item_ids).astype(str)).fillna(0.0).to_numpy(np.float64)
+        return np.asarray(self._model.score_all(user_ids, item_ids)) + self._weight * np.log1p(n)[None, :]
+
+
+def prior_ndcg(model, data, split, betas: Sequence[float], temperature: float, k: int = 10) -> dict:
+    """{beta: NDCG@k of protocol T on the validation interactions} with the
+    popularity prior of each beta (0 = the model's own scores); test unused."""
+    from afetler_tf.data.schema import Split
+    from afetler_tf.evaluate import evaluate
+    validation = Split(split.kind, split.seed, split.train, split.validation.iloc[:0], split.validation)
+    return {str(beta): evaluate(PopularityPrior(model, split.train, beta, temperature), data, validation,
+                                protocols=("T",), k=k)["T"][f"ndcg@{k}"] for beta in betas}
+
+
+def run_variant(label: str, model: str, seed: int, overrides: Sequence[str],
+                priors: Sequence[float] = ()) -> dict:
     """Fits one configuration; returns its validation figures (no test scoring)."""
     from afetler_tf.models import build_model
     from afetler_tf.pipeline import prepare
     config = config_for(model, seed, overrides)
     data, split = prepare(config, verbose=0)
     start = time.time()
-    history = build_model(config).fit(data, split, verbose=0)
+    recommender = build_model(config)
+    history = recommender.fit(data, split, verbose=0)
+    seconds = round(time.time() - start, 1)
+    prior = prior_ndcg(recommender, data, split, priors, config.retrieval_temperature) if priors else {}
     return {"label": label, "model": model, "seed": seed, "overrides": list(overrides),
             "retrieval_temperature": config.retrieval_temperature,
             "negatives": config.afetler.negatives if model == "afetler" else "batch",
             "best_val_ndcg@10": history.get("best_val_ndcg@10"),
             "val_ndcg@10": history.get("val_ndcg@10", []),
             "best_val_rating_mse": history.get("ranking/best_val_rating_loss"),
-            "seconds": round(time.time() - start, 1)}
+            "seconds": seconds, **({"prior_val_ndcg@10": prior} if prior else {})}
 
 
 def read_runs(path: str) -> list:
@@ -112,14 +149,41 @@ def markdown(runs: Sequence[dict]) -> str:
         per_seed = " / ".join(f"{v:.4f}" for v in ndcg)
         mean_mse = f"{np.mean(mse):.4f}" if mse else "–"
         lines.append(f"| {label} | {seeds} | {np.mean(ndcg):.4f} | {per_seed} | {mean_mse} |")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + prior_table(runs)) + "\n"
+
+
+PRIOR_HEADER = """
+Diagnostic, `--popularity-prior`: validation NDCG@10 of the trained model's
+catalogue scores plus beta * T * log(1 + n_i) (n_i: the item's training
+interactions; beta = 0: the model's own scores, at the early-stopped
+weights). Not a model setting: it measures how much popularity the
+retrieval scores miss.
+"""
+
+
+def prior_table(runs: Sequence[dict]) -> list:
+    """Lines of the popularity-prior table (mean over each label's seeds); [] without such runs."""
+    runs = [r for r in runs if r.get("prior_val_ndcg@10")]
+    if not runs:
+        return []
+    betas = sorted({b for r in runs for b in r["prior_val_ndcg@10"]}, key=float)
+    lines = [PRIOR_HEADER, "| configuration | seeds | " + " | ".join(f"beta {b}" for b in betas) + " |",
+             "|---|---|" + "---|" * len(betas)]
+    for label in dict.fromkeys(r["label"] for r in runs):
+        rows = sorted((r for r in runs if r["label"] == label), key=lambda r: r["seed"])
+        cells = []
+        for b in betas:
+            values = [r["prior_val_ndcg@10"][b] for r in rows if b in r["prior_val_ndcg@10"]]
+            cells.append(f"{np.mean(values):.4f}" if len(values) == len(rows) else "–")
+        lines.append(f"| {label} | {', '.join(str(r['seed']) for r in rows)} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
     if not args.render:
         for seed in args.seeds:
-            result = run_variant(args.label, args.model, seed, args.set)
+            result = run_variant(args.label, args.model, seed, args.set, args.popularity_prior)
             print(f"{args.label} (seed {seed}): best val NDCG@10 {result['best_val_ndcg@10']:.4f}, "
                   f"{result['seconds']:.0f} s", flush=True)
             os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)

@@ -202,8 +202,9 @@ def fit_interaction_scale(model, split, min_interactions: int = 50) -> dict:
     is mu + b_u + b(content) + gamma * interaction. Fewer than
     ``min_interactions`` rated validation interactions leave gamma at 1
     (reported). Returns ``interaction_scale``, ``interaction_scale_interactions``
-    and the simulated-cold RMSE at gamma = 1 and at the fitted gamma
-    (``cold_rmse_unscaled``, ``cold_rmse``; {} without a ranking head)."""
+    and the simulated-cold RMSE at gamma = 1, at gamma = 0 and at the fitted
+    gamma (``cold_rmse_unscaled``, ``cold_rmse_bias_only``, ``cold_rmse``;
+    {} without a ranking head)."""
     head = model.network.ranking_head
     if head is None or head.content_bias is None:
         return {}
@@ -235,7 +236,7 @@ def fit_interaction_scale(model, split, min_interactions: int = 50) -> dict:
     def rmse(pred):
         return float(np.sqrt(np.mean((pred - truth) ** 2)))
     return dict(out, interaction_scale=gamma, cold_rmse_unscaled=rmse(full),
-                cold_rmse=rmse(base + gamma * (full - base)))
+                cold_rmse_bias_only=rmse(base), cold_rmse=rmse(base + gamma * (full - base)))
 
 
 def save_gan(gan: NewItemGAN, directory: str, history: Optional[dict] = None) -> None:
