@@ -90,8 +90,9 @@ def simulated_cold(model, data, split) -> dict:
     every cold path (generator p_v, content bias, target categories from
     content); the content bias is refitted without the held-out items for
     this, then restored; the ranker's interaction scale is the one the GAN
-    stage fitted on these same interactions. Keys: ``cold_rmse``, ``cold_rmse_no_content_bias``
-    (the bias left at the OOV row's 0, as before issue 4's fix),
+    stage fitted on these same interactions. Keys: ``cold_rmse``,
+    ``cold_rmse_no_content_bias`` (the bias left at the OOV row's 0, as
+    before issue 4's fix),
     ``own_id_rmse`` (the same interactions, items under their own ids),
     ``cold_interactions``."""
     import numpy as np
