@@ -173,11 +173,13 @@ def cold_path(runs: list) -> str:
     def mean(key):
         return float(np.mean([p[key] for p in paths]))
     return (f"\n\nCold path of the ranker (validation only, means over {len(paths)} seeds): the "
-            f"interaction term of a cold item is scaled by gamma = {mean('interaction_scale'):.2f}, "
+            f"interaction term m of a cold item becomes o_u + gamma * (m - o_u), o_u the user's "
+            f"mean term, with gamma = {mean('interaction_scale'):.2f}, "
             f"fitted on simulated cold items (the GAN's held-out warm items' "
             f"{mean('interaction_scale_interactions'):.0f} validation ratings, under unknown ids); "
-            f"their RMSE with gamma = 1: {mean('cold_rmse_unscaled'):.4f}, gamma = 0 (bias part "
-            f"only): {mean('cold_rmse_bias_only'):.4f}, the fitted gamma: {mean('cold_rmse'):.4f}.")
+            f"their RMSE with gamma = 1: {mean('cold_rmse_unscaled'):.4f}, gamma = 0 (biases and "
+            f"the user's offset only): {mean('cold_rmse_bias_only'):.4f}, the fitted gamma: "
+            f"{mean('cold_rmse'):.4f}.")
 
 
 PAPER_COLUMNS = ("mse", "mae", "accuracy@10", "precision@10", "roc_auc@10")

@@ -76,7 +76,12 @@ class RankingHead(tf.keras.Model):
         units: Hidden sizes; a final Dense(1) is added.
         global_mean: Initial output offset (the training mean rating).
         content_bias: Optional :class:`ContentBias`: b_v of the items it
-            routes (never-trained ids) comes from their content.
+            routes (never-trained ids) comes from their content, and their
+            interaction term m is shrunk: o_u + gamma * (m - o_u), with o_u
+            the user's mean interaction term over the warm items
+            (``user_offset``, non-trainable, fitted with gamma by
+            ``new_items.fit_interaction_scale``; 0 until then) and gamma the
+            ContentBias's ``interaction_scale``.
     """
 
     def __init__(self, user_ids, item_ids, units: Sequence[int], global_mean: float = 3.5,
@@ -89,6 +94,9 @@ class RankingHead(tf.keras.Model):
         self.mlp = mlp(list(units) + [1], name="ranking_mlp")
         self._global_mean = float(global_mean)
         self.content_bias = content_bias  # optional ContentBias (over the same item vocabulary)
+        self.user_offset = (self.add_weight(name="user_offset", shape=(len(user_ids) + 1,),
+                                            initializer="zeros", trainable=False)
+                            if content_bias is not None else None)
 
     def call(self, inputs, training=False, item_features=None):
         """``item_features``: the raw candidate features; with a ContentBias,
@@ -104,8 +112,9 @@ class RankingHead(tf.keras.Model):
         x = tf.concat([p_u, p_v, p_u * p_v] + extras + [b_u, b_v], axis=-1)
         interaction = self.mlp(x, training=training)  # (batch, 1)
         if self.content_bias is not None and item_features is not None:
-            interaction = tf.where(routed, self.content_bias.interaction_scale * interaction,
-                                   interaction)
+            o_u = tf.gather(self.user_offset, self.user_lookup(user_id))[:, None]  # (batch, 1)
+            shrunk = o_u + self.content_bias.interaction_scale * (interaction - o_u)
+            interaction = tf.where(routed, shrunk, interaction)
         return self._global_mean + b_u + b_v + interaction  # (batch, 1)
 
 
@@ -122,11 +131,12 @@ class ContentBias(tf.keras.layers.Layer):
     bias it replaces (row 0 = OOV, always; rarely seen items when the GAN's
     min_interactions asks for it).
 
-    ``interaction_scale`` (gamma, non-trainable, default 1) multiplies the
-    ranker's interaction term (its MLP) for the routed items: a cold item's
-    rating is mu + b_u + b(x) + gamma * MLP(...), shrinking toward the bias
-    part where the interaction on generated vectors adds more error than it
-    explains. Fitted by ``new_items.fit_interaction_scale``.
+    ``interaction_scale`` (gamma, non-trainable, default 1) shrinks the
+    ranker's interaction term (its MLP) m for the routed items toward the
+    user's mean term o_u: a cold item's rating is mu + b_u + b(x) + o_u +
+    gamma * (m - o_u) (:class:`RankingHead`), where the interaction on
+    generated vectors adds more error than it explains. Fitted by
+    ``new_items.fit_interaction_scale``.
 
     Args:
         item_features: The candidate tower's ItemFeatures (shared; supplies

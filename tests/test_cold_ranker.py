@@ -109,6 +109,13 @@ def test_the_interaction_scale_shrinks_only_a_cold_items_interaction_term():
     assert rate("b1", "B") == pytest.approx(warm, abs=1e-6)  # a trained id keeps its interaction
     head.content_bias.interaction_scale.assign(0.5)
     assert rate("cold", "B") == pytest.approx((cold + 2.6) / 2, abs=1e-5)
+    # The user's offset o_u: cold = mu + b_u + b(x) + o_u + gamma * (m - o_u).
+    head.user_offset.assign([0.0, 0.3])  # row 0: unknown users
+    m = cold - 2.6
+    assert rate("cold", "B") == pytest.approx(2.6 + 0.3 + 0.5 * (m - 0.3), abs=1e-5)
+    head.content_bias.interaction_scale.assign(0.0)
+    assert rate("cold", "B") == pytest.approx(2.9, abs=1e-5)
+    assert rate("b1", "B") == pytest.approx(warm, abs=1e-6)  # a trained id: untouched
 
 
 def test_shrinkage_by_hand():

@@ -258,6 +258,16 @@ def test_the_interaction_scale_is_fitted_on_simulated_cold_items(trained, tiny_s
     assert fitted["interaction_scale"] == pytest.approx(float(scale.numpy())) and 0 <= fitted["interaction_scale"] <= 1
     # gamma = 1 is allowed, so the fitted gamma does at least as well on its own interactions.
     assert fitted["cold_rmse"] <= fitted["cold_rmse_unscaled"] + 1e-9
+    # o_u: the user's damped mean interaction term over their warm training pairs.
+    head, net = model.network.ranking_head, model.network
+    rows_u0 = tiny_split.train[tiny_split.train.user_id == "u0"]
+    f = model.examples(rows_u0, model._probabilities)
+    m = (net.rate(f, net.query_tower(f), net.candidate_tower(f)).numpy()[:, 0] - head._global_mean
+         - head.user_bias(head.user_lookup(f["user_id"])).numpy()[:, 0]
+         - head.item_bias(head.item_lookup(f["item_id"])).numpy()[:, 0])
+    got = head.user_offset.numpy()[head.user_lookup(np.array(["u0"], object)).numpy()[0]]
+    assert got == pytest.approx(m.sum() / (len(m) + 5.0), abs=1e-4)
+    assert head.user_offset.numpy()[0] == 0.0 and fitted["user_offsets"] > 0
     with pytest.warns(UserWarning, match="left unscaled"):
         assert fit_interaction_scale(model, tiny_split, min_interactions=10 ** 6)["interaction_scale"] == 1.0
     assert float(scale.numpy()) == 1.0

@@ -65,7 +65,7 @@ def test_the_cold_path_line_averages_what_the_gan_stage_recorded():
               "cold_rmse_bias_only": 1.10, "cold_rmse": 1.04}]
     text = benchmark_report.cold_path([{"cold_path": p} for p in paths] + [{}])  # a run without: skipped
     assert "gamma = 0.70" in text and "750 validation ratings" in text and "2 seeds" in text
-    assert "gamma = 1: 1.0500" in text and "(bias part only): 1.0900" in text and "fitted gamma: 1.0300" in text
+    assert "gamma = 1: 1.0500" in text and "(biases and the user's offset only): 1.0900" in text and "fitted gamma: 1.0300" in text
     assert benchmark_report.cold_path([{}]) == ""
 
 

@@ -195,23 +195,50 @@ def shrinkage(truth, base, full) -> float:
     return float(np.clip(np.sum((truth - base) * term) / energy, 0.0, 1.0))
 
 
+def fit_user_offsets(model, split, damping: float = 5.0) -> int:
+    """Sets the ranker's ``user_offset`` o_u: the user's mean interaction term
+    m = rating - mu - b_u - b_v over their training pairs with warm
+    (non-routed) items, damped toward 0 (sum / (n + ``damping``)). Returns
+    the number of users with an offset."""
+    head, net = model.network.ranking_head, model.network
+    train = split.train
+    feats = model.examples(train, model._probabilities)
+    index = head.item_lookup(feats["item_id"])
+    warm = ~head.content_bias.routed_items(index).numpy()
+    rating = training.batched(lambda b: net.rate(b, net.query_tower(b), net.candidate_tower(b))[:, 0],
+                              feats)
+    users = head.user_lookup(feats["user_id"]).numpy()
+    term = (rating - head._global_mean - head.user_bias(users).numpy()[:, 0]
+            - head.item_bias(index).numpy()[:, 0])
+    sums = np.bincount(users[warm], weights=term[warm], minlength=head.user_offset.shape[0])
+    counts = np.bincount(users[warm], minlength=head.user_offset.shape[0])
+    offset = sums / (counts + damping)
+    offset[0] = 0.0  # unknown users: no offset
+    head.user_offset.assign(offset.astype(np.float32))
+    return int(np.count_nonzero(counts[1:]))
+
+
 def fit_interaction_scale(model, split, min_interactions: int = 50) -> dict:
-    """Fits the ranker's ``content_bias.interaction_scale`` (gamma) on
-    simulated cold items (:func:`simulated_cold`, :func:`as_cold`), with the content bias
-    refitted without them for the fit (then restored): a cold item's rating
-    is mu + b_u + b(content) + gamma * interaction. Fewer than
+    """Fits the ranker's cold path on simulated cold items
+    (:func:`simulated_cold`, :func:`as_cold`): first the users' offsets o_u
+    (:func:`fit_user_offsets`), then ``content_bias.interaction_scale``
+    (gamma), with the content bias refitted without those items for the fit
+    (then restored). A cold item's rating is mu + b_u + b(content) + o_u +
+    gamma * (m - o_u), m the ranker's interaction term. Fewer than
     ``min_interactions`` rated validation interactions leave gamma at 1
-    (reported). Returns ``interaction_scale``, ``interaction_scale_interactions``
-    and the simulated-cold RMSE at gamma = 1, at gamma = 0 and at the fitted
-    gamma (``cold_rmse_unscaled``, ``cold_rmse_bias_only``, ``cold_rmse``;
-    {} without a ranking head)."""
+    (reported). Returns ``interaction_scale``, ``interaction_scale_interactions``,
+    ``user_offsets`` (users with one) and the simulated-cold RMSE at gamma =
+    1, at gamma = 0 (mu + b_u + b(content) + o_u) and at the fitted gamma
+    (``cold_rmse_unscaled``, ``cold_rmse_bias_only``, ``cold_rmse``; {}
+    without a ranking head)."""
     head = model.network.ranking_head
     if head is None or head.content_bias is None:
         return {}
     scale = head.content_bias.interaction_scale
+    users = fit_user_offsets(model, split)
     held, rows = simulated_cold(model, split)
     feats, truth = as_cold(model, rows), rows["rating"].to_numpy(np.float64)
-    out = {"interaction_scale_interactions": int(len(truth))}
+    out = {"interaction_scale_interactions": int(len(truth)), "user_offsets": users}
     if len(truth) < min_interactions:
         scale.assign(1.0)
         warnings.warn(f"Only {len(truth)} rated validation interactions of the NewItemGAN's held-out "
