@@ -173,8 +173,9 @@ def cold_path(runs: list) -> str:
     def mean(key):
         return float(np.mean([p[key] for p in paths]))
     return (f"\n\nCold path of the ranker (validation only, means over {len(paths)} seeds): the "
-            f"interaction term m of a cold item becomes o_u + gamma * (m - o_u), o_u the user's "
-            f"mean term, with gamma = {mean('interaction_scale'):.2f}, "
+            f"content bias is regressed on the warm items' b_v + o_v (o_v: the item's mean "
+            f"interaction term), and the interaction term m of a cold item becomes o_u + gamma * "
+            f"(m - o_u), o_u the user's mean term, with gamma = {mean('interaction_scale'):.2f}, "
             f"fitted on simulated cold items (the GAN's held-out warm items' "
             f"{mean('interaction_scale_interactions'):.0f} validation ratings, under unknown ids); "
             f"their RMSE with gamma = 1: {mean('cold_rmse_unscaled'):.4f}, gamma = 0 (biases and "

@@ -81,7 +81,10 @@ class RankingHead(tf.keras.Model):
             the user's mean interaction term over the warm items
             (``user_offset``, non-trainable, fitted with gamma by
             ``new_items.fit_interaction_scale``; 0 until then) and gamma the
-            ContentBias's ``interaction_scale``.
+            ContentBias's ``interaction_scale``. ``item_offset`` o_v, the
+            item's mean of m - o_u over its warm training pairs, is the part
+            of its main effect the MLP carries: the content bias is fitted to
+            b_v + o_v (both non-trainable, 0 until fitted).
     """
 
     def __init__(self, user_ids, item_ids, units: Sequence[int], global_mean: float = 3.5,
@@ -94,9 +97,12 @@ class RankingHead(tf.keras.Model):
         self.mlp = mlp(list(units) + [1], name="ranking_mlp")
         self._global_mean = float(global_mean)
         self.content_bias = content_bias  # optional ContentBias (over the same item vocabulary)
-        self.user_offset = (self.add_weight(name="user_offset", shape=(len(user_ids) + 1,),
-                                            initializer="zeros", trainable=False)
-                            if content_bias is not None else None)
+        self.user_offset, self.item_offset = (
+            (self.add_weight(name="user_offset", shape=(len(user_ids) + 1,), initializer="zeros",
+                             trainable=False),
+             self.add_weight(name="item_offset", shape=(len(item_ids) + 1,), initializer="zeros",
+                             trainable=False))
+            if content_bias is not None else (None, None))
 
     def call(self, inputs, training=False, item_features=None):
         """``item_features``: the raw candidate features; with a ContentBias,

@@ -239,7 +239,8 @@ def test_the_gan_stage_fits_the_rankers_content_bias(trained, tiny_split):
     # The intercept is not penalised: over the warm items, weighted by their training
     # interactions, the content bias averages the learned biases.
     counts = tiny_split.train.item_id.value_counts().reindex(warm).to_numpy()
-    learned = head.item_bias(head.item_lookup(np.array(warm, object))).numpy()[:, 0]
+    index = head.item_lookup(np.array(warm, object)).numpy()
+    learned = head.item_bias(index).numpy()[:, 0] + head.item_offset.numpy()[index]  # b_v + o_v
     content = head.content_bias(model.space.item_features(warm)).numpy()
     assert np.average(content, weights=counts) == pytest.approx(np.average(learned, weights=counts), abs=1e-4)
     assert head.content_bias.routed_items(head.item_lookup(np.array(["i0", "unseen"], object))).numpy() \
@@ -258,20 +259,37 @@ def test_the_interaction_scale_is_fitted_on_simulated_cold_items(trained, tiny_s
     assert fitted["interaction_scale"] == pytest.approx(float(scale.numpy())) and 0 <= fitted["interaction_scale"] <= 1
     # gamma = 1 is allowed, so the fitted gamma does at least as well on its own interactions.
     assert fitted["cold_rmse"] <= fitted["cold_rmse_unscaled"] + 1e-9
-    # o_u: the user's damped mean interaction term over their warm training pairs.
-    head, net = model.network.ranking_head, model.network
-    rows_u0 = tiny_split.train[tiny_split.train.user_id == "u0"]
-    f = model.examples(rows_u0, model._probabilities)
-    m = (net.rate(f, net.query_tower(f), net.candidate_tower(f)).numpy()[:, 0] - head._global_mean
-         - head.user_bias(head.user_lookup(f["user_id"])).numpy()[:, 0]
-         - head.item_bias(head.item_lookup(f["item_id"])).numpy()[:, 0])
-    got = head.user_offset.numpy()[head.user_lookup(np.array(["u0"], object)).numpy()[0]]
-    assert got == pytest.approx(m.sum() / (len(m) + 5.0), abs=1e-4)
-    assert head.user_offset.numpy()[0] == 0.0 and fitted["user_offsets"] > 0
     with pytest.warns(UserWarning, match="left unscaled"):
         assert fit_interaction_scale(model, tiny_split, min_interactions=10 ** 6)["interaction_scale"] == 1.0
     assert float(scale.numpy()) == 1.0
     scale.assign(before)  # the module's other tests share the model
+
+
+def test_offsets_are_the_damped_mean_interaction_terms(trained, tiny_split):
+    """o_u: the user's mean m over warm training pairs; o_v: the item's mean of m - o_u
+    (both sum / (n + 5)); m = rating - mu - b_u - b_v."""
+    model, history = trained
+    head, net = model.network.ranking_head, model.network
+    routed = head.content_bias.routed_items(head.item_lookup(tiny_split.train.item_id.to_numpy(object)))
+    train = tiny_split.train[~routed.numpy()]
+    f = model.examples(train, model._probabilities)
+    users, items = head.user_lookup(f["user_id"]).numpy(), head.item_lookup(f["item_id"]).numpy()
+    m = (net.rate(f, net.query_tower(f), net.candidate_tower(f)).numpy()[:, 0] - head._global_mean
+         - head.user_bias(users).numpy()[:, 0] - head.item_bias(items).numpy()[:, 0])
+    o_u, o_v = head.user_offset.numpy(), head.item_offset.numpy()
+    u0, i0 = users[f["user_id"] == "u0"][0], items[f["item_id"] == "i0"][0]
+    assert o_u[u0] == pytest.approx(m[users == u0].sum() / ((users == u0).sum() + 5.0), abs=1e-4)
+    rest = (m - o_u[users])[items == i0]
+    assert o_v[i0] == pytest.approx(rest.sum() / (len(rest) + 5.0), abs=1e-4)
+    assert o_u[0] == o_v[0] == 0.0 and history["gan/user_offsets"] == len(set(users))
+
+
+def test_the_gan_stage_runs_without_a_ranking_head(tiny_data, tiny_split):
+    config = gan_config(epochs=2).replace(train={"epochs": 2}, afetler={"ranking_head": False})
+    model = build_model(config)
+    history = model.fit(tiny_data, tiny_split, verbose=0)
+    assert history["gan/user_offsets"] == 0 and "gan/interaction_scale" not in history
+    assert np.isfinite(model.score_all(["u0"], ["i0", "never-seen"])).all()
 
 
 def test_the_exported_ranker_serves_new_items_through_their_content(trained, tmp_path):

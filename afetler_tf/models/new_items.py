@@ -9,11 +9,12 @@ stopping measures what the generator is for: items it has never seen.
 The same stage fits the ranking head's content bias (:func:`fit_content_bias`):
 the item bias b_v of an item the ranker never trained (the OOV row, 0) is
 replaced by a regression of the warm items' learned biases on content, so
-the rating of a new item sees its content in the bias too. Then
-(:func:`fit_interaction_scale`) the factor gamma that shrinks the ranker's
-interaction term for such items toward that bias part, fitted on simulated
-cold items: the held-out warm items' validation interactions, shown under
-unknown ids.
+the rating of a new item sees its content in the bias too. Before it
+(:func:`fit_offsets`), the users' and items' mean interaction terms, the
+parts of their main effects the ranker's MLP carries; after it
+(:func:`fit_interaction_scale`) the factor gamma that shrinks a new item's
+interaction term toward the user's mean, fitted on simulated cold items:
+the held-out warm items' validation interactions, shown under unknown ids.
 
 Weights are saved beside the network's, in ``<weights>/gan/`` (``weights*``
 checkpoint + ``gan.json``: the GAN's config and a training summary); the
@@ -134,6 +135,7 @@ def fit_gan(model, split, verbose: int = 1, checkpoint_dir: Optional[str] = None
         gcfg.epochs, gcfg.patience, monitor, verbose=verbose, checkpoint_dir=checkpoint_dir,
         prefix="gan ", progress=GanEpochLog(monitor, prefix="gan ") if verbose else None)
     model.attach_gan(gan)
+    history["user_offsets"] = fit_offsets(model, split)
     history.update({f"content_bias_{k}": v for k, v in fit_content_bias(model, split).items()})
     history.update(fit_interaction_scale(model, split))
     return history
@@ -141,7 +143,8 @@ def fit_gan(model, split, verbose: int = 1, checkpoint_dir: Optional[str] = None
 
 def fit_content_bias(model, split, ridge: float = 1.0, exclude=()) -> dict:
     """Fits the ranking head's :class:`~afetler_tf.towers.ContentBias` to the
-    learned biases b_v of the warm items (>= ``gan.min_interactions``
+    main effects b_v + o_v (learned bias plus the mean interaction term,
+    ``item_offset``, :func:`fit_offsets`) of the warm items (>= ``gan.min_interactions``
     training interactions; minus ``exclude``), each weighted by its training
     interactions (rating errors are per interaction), and routes the ranker's
     never-trained ids (OOV) and the items below ``gan.min_interactions``
@@ -153,7 +156,8 @@ def fit_content_bias(model, split, ridge: float = 1.0, exclude=()) -> dict:
     excluded = set(exclude)
     warm = [i for i in warm_items(split.train, min_interactions) if i not in excluded]
     counts = split.train["item_id"].astype(str).value_counts()
-    biases = head.item_bias(head.item_lookup(np.array(warm, object))).numpy()[:, 0]
+    index = head.item_lookup(np.array(warm, object)).numpy()
+    biases = head.item_bias(index).numpy()[:, 0] + head.item_offset.numpy()[index]
     rare = [i for i in model.space.item_ids if counts.get(str(i), 0) < min_interactions]
     routed = head.item_lookup(np.array(rare, object)).numpy() if rare else None
     return head.content_bias.fit(model.space.item_features(warm), biases,
@@ -195,39 +199,45 @@ def shrinkage(truth, base, full) -> float:
     return float(np.clip(np.sum((truth - base) * term) / energy, 0.0, 1.0))
 
 
-def fit_user_offsets(model, split, damping: float = 5.0) -> int:
-    """Sets the ranker's ``user_offset`` o_u: the user's mean interaction term
-    m = rating - mu - b_u - b_v over their training pairs with warm
-    (non-routed) items, damped toward 0 (sum / (n + ``damping``)). Returns
-    the number of users with an offset."""
+def fit_offsets(model, split, damping: float = 5.0) -> int:
+    """Sets the ranker's ``user_offset`` and ``item_offset`` from the
+    interaction term m = rating - mu - b_u - b_v of the training pairs with
+    warm (non-routed) items: o_u = the user's mean m, then o_v = the item's
+    mean of m - o_u, both damped toward 0 (sum / (n + ``damping``)).
+    Returns the number of users with an offset (0 without a ranking head)."""
     head, net = model.network.ranking_head, model.network
-    train = split.train
-    feats = model.examples(train, model._probabilities)
-    index = head.item_lookup(feats["item_id"])
-    warm = ~head.content_bias.routed_items(index).numpy()
+    if head is None or head.content_bias is None:
+        return 0
+    feats = model.examples(split.train, model._probabilities)
+    items = head.item_lookup(feats["item_id"]).numpy()
+    warm = ~head.content_bias.routed_items(items).numpy()
     rating = training.batched(lambda b: net.rate(b, net.query_tower(b), net.candidate_tower(b))[:, 0],
                               feats)
     users = head.user_lookup(feats["user_id"]).numpy()
     term = (rating - head._global_mean - head.user_bias(users).numpy()[:, 0]
-            - head.item_bias(index).numpy()[:, 0])
-    sums = np.bincount(users[warm], weights=term[warm], minlength=head.user_offset.shape[0])
-    counts = np.bincount(users[warm], minlength=head.user_offset.shape[0])
-    offset = sums / (counts + damping)
-    offset[0] = 0.0  # unknown users: no offset
-    head.user_offset.assign(offset.astype(np.float32))
-    return int(np.count_nonzero(counts[1:]))
+            - head.item_bias(items).numpy()[:, 0])
+
+    def damped_means(index, values, size):
+        sums = np.bincount(index[warm], weights=values[warm], minlength=size)
+        means = sums / (np.bincount(index[warm], minlength=size) + damping)
+        means[0] = 0.0  # unknown ids: no offset
+        return means
+    user_offset = damped_means(users, term, head.user_offset.shape[0])
+    head.user_offset.assign(user_offset.astype(np.float32))
+    item_offset = damped_means(items, term - user_offset[users], head.item_offset.shape[0])
+    head.item_offset.assign(item_offset.astype(np.float32))
+    return int(np.count_nonzero(np.bincount(users[warm], minlength=len(user_offset))[1:]))
 
 
 def fit_interaction_scale(model, split, min_interactions: int = 50) -> dict:
-    """Fits the ranker's cold path on simulated cold items
-    (:func:`simulated_cold`, :func:`as_cold`): first the users' offsets o_u
-    (:func:`fit_user_offsets`), then ``content_bias.interaction_scale``
-    (gamma), with the content bias refitted without those items for the fit
-    (then restored). A cold item's rating is mu + b_u + b(content) + o_u +
+    """Fits the ranker's ``content_bias.interaction_scale`` (gamma) on
+    simulated cold items (:func:`simulated_cold`, :func:`as_cold`), after
+    :func:`fit_offsets`, with the content bias refitted without those items
+    for the fit (then restored). A cold item's rating is mu + b_u + b(content) + o_u +
     gamma * (m - o_u), m the ranker's interaction term. Fewer than
     ``min_interactions`` rated validation interactions leave gamma at 1
-    (reported). Returns ``interaction_scale``, ``interaction_scale_interactions``,
-    ``user_offsets`` (users with one) and the simulated-cold RMSE at gamma =
+    (reported). Returns ``interaction_scale``, ``interaction_scale_interactions``
+    and the simulated-cold RMSE at gamma =
     1, at gamma = 0 (mu + b_u + b(content) + o_u) and at the fitted gamma
     (``cold_rmse_unscaled``, ``cold_rmse_bias_only``, ``cold_rmse``; {}
     without a ranking head)."""
@@ -235,10 +245,9 @@ def fit_interaction_scale(model, split, min_interactions: int = 50) -> dict:
     if head is None or head.content_bias is None:
         return {}
     scale = head.content_bias.interaction_scale
-    users = fit_user_offsets(model, split)
     held, rows = simulated_cold(model, split)
     feats, truth = as_cold(model, rows), rows["rating"].to_numpy(np.float64)
-    out = {"interaction_scale_interactions": int(len(truth)), "user_offsets": users}
+    out = {"interaction_scale_interactions": int(len(truth))}
     if len(truth) < min_interactions:
         scale.assign(1.0)
         warnings.warn(f"Only {len(truth)} rated validation interactions of the NewItemGAN's held-out "
