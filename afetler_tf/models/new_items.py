@@ -233,14 +233,17 @@ def fit_interaction_scale(model, split, min_interactions: int = 50) -> dict:
     """Fits the ranker's ``content_bias.interaction_scale`` (gamma) on
     simulated cold items (:func:`simulated_cold`, :func:`as_cold`), after
     :func:`fit_offsets`, with the content bias refitted without those items
-    for the fit (then restored). A cold item's rating is mu + b_u + b(content) + o_u +
-    gamma * (m - o_u), m the ranker's interaction term. Fewer than
-    ``min_interactions`` rated validation interactions leave gamma at 1
-    (reported). Returns ``interaction_scale``, ``interaction_scale_interactions``
-    and the simulated-cold RMSE at gamma =
-    1, at gamma = 0 (mu + b_u + b(content) + o_u) and at the fitted gamma
-    (``cold_rmse_unscaled``, ``cold_rmse_bias_only``, ``cold_rmse``; {}
-    without a ranking head)."""
+    for the fit (then restored). A cold item's rating is
+    mu + b_u + b(content) + o_u + gamma * (m - o_u), m the ranker's
+    interaction term. Fewer than ``min_interactions`` rated validation
+    interactions leave gamma at 1 (with a warning).
+
+    Returns:
+        ``interaction_scale``, ``interaction_scale_interactions`` and the
+        simulated-cold RMSE at gamma = 1, at gamma = 0 (mu + b_u + b(content)
+        + o_u) and at the fitted gamma (``cold_rmse_unscaled``,
+        ``cold_rmse_bias_only``, ``cold_rmse``); {} without a ranking head.
+    """
     head = model.network.ranking_head
     if head is None or head.content_bias is None:
         return {}
