@@ -332,3 +332,9 @@ def test_the_prior_table_averages_each_beta_over_the_seeds():
     assert "| configuration | seeds | beta 0.0 | beta 0.2 |" in lines
     assert "| a | 1, 2 | 0.1500 | 0.4000 |" in lines and not any(l.startswith("| b |") for l in lines)
     assert variants.prior_table([{"label": "b", "seed": 1}]) == []
+
+
+def test_variants_report_the_rating_mse_not_the_weighted_loss():
+    from tuning import variants
+    assert variants.rating_mse({"ranking/best_val_rating_loss": 0.4}, 0.5) == pytest.approx(0.8)
+    assert variants.rating_mse({}, 1.0) is None and variants.rating_mse({"ranking/best_val_rating_loss": 0.4}, 0) is None

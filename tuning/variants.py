@@ -124,8 +124,15 @@ def run_variant(label: str, model: str, seed: int, overrides: Sequence[str],
             "negatives": config.afetler.negatives if model == "afetler" else "batch",
             "best_val_ndcg@10": history.get("best_val_ndcg@10"),
             "val_ndcg@10": history.get("val_ndcg@10", []),
-            "best_val_rating_mse": history.get("ranking/best_val_rating_loss"),
+            "best_val_rating_mse": rating_mse(history, config.tower.rating_weight),
             "seconds": seconds, **({"prior_val_ndcg@10": prior} if prior else {})}
+
+
+def rating_mse(history: dict, rating_weight: float) -> Optional[float]:
+    """The ranking stage's best validation rating MSE: its loss is the MSE
+    times ``tower.rating_weight`` (None without a ranking stage)."""
+    loss = history.get("ranking/best_val_rating_loss")
+    return None if loss is None or not rating_weight else float(loss) / rating_weight
 
 
 def read_runs(path: str) -> list:
