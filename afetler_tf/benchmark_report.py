@@ -47,8 +47,9 @@ content-only tower (the base two-tower model whose item
 tower sees categories, title words and year, never the id; no GAN); AFETLER
 with the NewItemGAN generator embedding the cold items; its ranker sees a
 cold item through its content too (item bias regressed from categories and
-year on the warm items' learned biases; target-aware attention on the
-item's own categories). The GAN's learning rate and dropout are chosen on
+year on the warm items' main effects b_v + o_v, the interaction term shrunk
+toward the user's mean, see the line under the table; target-aware
+attention on the item's own categories). The GAN's learning rate and dropout are chosen on
 validation data only (`python -m afetler_tf.gan_select`: the GAN's loss on
 held-out warm items, seed 1; section below), never on these test figures."""
 

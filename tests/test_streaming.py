@@ -100,13 +100,16 @@ def test_fit_stream_with_lazy_adam(shards, tmp_path):
     out = tmp_path / "lazy"
     assert fit.main(["--stream", "--data", str(shards / "csv"), *TINY, "--set", "train.optimizer=lazy_adam",
                      "--quiet", "--out", str(out)]) == 0
-    assert json.loads((out / "config.json").read_text())["train"]["optimizer"] == "lazy_adam"
+    saved = json.loads((out / "config.json").read_text())
+    assert saved["train"]["optimizer"] == "lazy_adam"
+    assert saved["afetler"]["negatives"] == "batch"  # the run trained with the in-batch softmax
     metrics = json.loads((out / "metrics.json").read_text())["stream"]
     assert 0 < metrics["total_loss"] < float("inf")
 
 
 def test_the_streamed_path_uses_the_in_batch_softmax():
-    """Large catalogues: never every item through the item tower each step."""
+    """Large catalogues: never every item through the item tower each step (a
+    streamed run's saved config is checked in test_fit_stream_with_lazy_adam)."""
     from afetler_tf.config import Config
     from afetler_tf.stream import STREAM_COMPONENTS
     assert Config().afetler.negatives == "catalogue"
