@@ -77,8 +77,8 @@ def run_one(config: Config, data, label: str) -> dict:
 
 
 # What the NewItemGAN stage records about the ranker's cold path (new_items.fit_interaction_scale).
-COLD_PATH = ("interaction_scale", "interaction_scale_interactions", "cold_rmse_unscaled",
-             "cold_rmse_bias_only", "cold_rmse")
+COLD_PATH = ("interaction_scale", "affinity_scale", "interaction_scale_interactions",
+             "cold_rmse_unscaled", "cold_rmse_bias_only", "cold_rmse_no_affinity", "cold_rmse")
 
 
 def _epoch_seconds(history: dict) -> Optional[float]:

@@ -42,13 +42,16 @@ validation set, which holds warm items only). Baselines: random scores;
 category popularity (an item scores the mean training interactions per item
 of its categories); content bias (a rating reference: training mean + the
 user's damped bias + a ridge regression of the warm items' biases on their
-categories and year, no interaction model; lists rank by that rating);
+categories and year + the user's taste for those (a per-user ridge fit of
+what is left of their ratings), no interaction model; lists rank by that
+rating);
 content-only tower (the base two-tower model whose item
 tower sees categories, title words and year, never the id; no GAN); AFETLER
 with the NewItemGAN generator embedding the cold items; its ranker sees a
 cold item through its content too (item bias regressed from categories and
 year on the warm items' main effects b_v + o_v, the interaction term shrunk
-toward the user's mean, see the line under the table; target-aware
+toward the user's mean, plus a share of the user's taste for the item's
+content, see the line under the table; target-aware
 attention on the item's own categories). The GAN's learning rate and dropout are chosen on
 validation data only (`python -m afetler_tf.gan_select`: the GAN's loss on
 held-out warm items, seed 1; section below), never on these test figures."""
@@ -173,15 +176,21 @@ def cold_path(runs: list) -> str:
 
     def mean(key):
         return float(np.mean([p[key] for p in paths]))
-    return (f"\n\nCold path of the ranker (validation only, means over {len(paths)} seeds): the "
+    text = (f"\n\nCold path of the ranker (validation only, means over {len(paths)} seeds): the "
             f"content bias is regressed on the warm items' b_v + o_v (o_v: the item's mean "
             f"interaction term), and the interaction term m of a cold item becomes o_u + gamma * "
-            f"(m - o_u), o_u the user's mean term, with gamma = {mean('interaction_scale'):.2f}, "
-            f"fitted on simulated cold items (the GAN's held-out warm items' "
-            f"{mean('interaction_scale_interactions'):.0f} validation ratings, under unknown ids); "
-            f"their RMSE with gamma = 1: {mean('cold_rmse_unscaled'):.4f}, gamma = 0 (biases and "
-            f"the user's offset only): {mean('cold_rmse_bias_only'):.4f}, the fitted gamma: "
-            f"{mean('cold_rmse'):.4f}.")
+            f"(m - o_u) + kappa * t_u . x(v), o_u the user's mean term, t_u the user's taste for "
+            f"content (a ridge fit of the user's residual ratings on the items' content "
+            f"regressors x), with gamma = {mean('interaction_scale'):.2f}")
+    if all("affinity_scale" in p for p in paths):
+        text += f" and kappa = {mean('affinity_scale'):.2f}"
+    text += (f", fitted on simulated cold items (the GAN's held-out warm items' "
+             f"{mean('interaction_scale_interactions'):.0f} validation ratings, under unknown ids); "
+             f"their RMSE with gamma = 1: {mean('cold_rmse_unscaled'):.4f}, gamma = 0 (biases and "
+             f"the user's offset only): {mean('cold_rmse_bias_only'):.4f}")
+    if all("cold_rmse_no_affinity" in p for p in paths):
+        text += f", the best gamma without the taste term: {mean('cold_rmse_no_affinity'):.4f}"
+    return text + f", the fitted scales: {mean('cold_rmse'):.4f}."
 
 
 PAPER_COLUMNS = ("mse", "mae", "accuracy@10", "precision@10", "roc_auc@10")

@@ -88,9 +88,10 @@ def simulated_cold(model, data, split) -> dict:
     held-out warm items (validation data only; informative, not the
     criterion), the items shown under unknown ids so that the ranker takes
     every cold path (generator p_v, content bias, target categories from
-    content); the content bias is refitted without the held-out items for
-    this, then restored; the ranker's interaction scale is the one the GAN
-    stage fitted on these same interactions. Keys: ``cold_rmse``,
+    content); the content bias and the users' tastes are refitted without
+    the held-out items for this, then restored; the ranker's interaction and
+    affinity scales are the ones the GAN stage fitted on these same
+    interactions. Keys: ``cold_rmse``,
     ``cold_rmse_no_content_bias`` (the bias left at the OOV row's 0, as
     before issue 4's fix),
     ``own_id_rmse`` (the same interactions, items under their own ids),
@@ -109,14 +110,11 @@ def simulated_cold(model, data, split) -> dict:
         pred = training.batched(lambda b: net.rate(b, net.query_tower(b), encoder(b))[:, 0], f)
         return float(np.sqrt(np.mean((np.clip(pred, low, high) - truth) ** 2)))
     out = {"own_id_rmse": rmse(feats), "cold_interactions": int(len(rows))}
-    try:
-        new_items.fit_content_bias(model, split, exclude=held)
+    with new_items.without_items(model, split, held):
         out["cold_rmse"] = rmse(masked)
         bias.weight.assign(np.zeros(bias.weight.shape, np.float32))
         bias.intercept.assign(0.0)
         out["cold_rmse_no_content_bias"] = rmse(masked)
-    finally:
-        new_items.fit_content_bias(model, split)
     return out
 
 

@@ -84,7 +84,12 @@ class RankingHead(tf.keras.Model):
             ContentBias's ``interaction_scale``. ``item_offset`` o_v, the
             item's mean of m - o_u over its warm training pairs, is the part
             of its main effect the MLP carries: the content bias is fitted to
-            b_v + o_v (both non-trainable, 0 until fitted).
+            b_v + o_v (both non-trainable, 0 until fitted). ``user_affinity``
+            t_u (one weight per content regressor of the ContentBias,
+            non-trainable, fitted by ``new_items.fit_user_affinity``, 0
+            until then) is the user's taste for content: a routed item's
+            rating gains kappa * t_u . x(v), x(v) its content regressors and
+            kappa the ContentBias's ``affinity_scale``.
     """
 
     def __init__(self, user_ids, item_ids, units: Sequence[int], global_mean: float = 3.5,
@@ -97,29 +102,36 @@ class RankingHead(tf.keras.Model):
         self.mlp = mlp(list(units) + [1], name="ranking_mlp")
         self._global_mean = float(global_mean)
         self.content_bias = content_bias  # optional ContentBias (over the same item vocabulary)
-        self.user_offset, self.item_offset = (
+        self.user_offset, self.item_offset, self.user_affinity = (
             (self.add_weight(name="user_offset", shape=(len(user_ids) + 1,), initializer="zeros",
                              trainable=False),
              self.add_weight(name="item_offset", shape=(len(item_ids) + 1,), initializer="zeros",
-                             trainable=False))
-            if content_bias is not None else (None, None))
+                             trainable=False),
+             self.add_weight(name="user_affinity", shape=(len(user_ids) + 1, content_bias.width),
+                             initializer="zeros", trainable=False))
+            if content_bias is not None else (None, None, None))
 
     def call(self, inputs, training=False, item_features=None):
         """``item_features``: the raw candidate features; with a ContentBias,
         items it routes (never-trained ids) get b_v from their content."""
         p_u, p_v, user_id, item_id = inputs[:4]
         extras = list(inputs[4:])
-        b_u = self.user_bias(self.user_lookup(user_id))  # (batch, 1)
+        users = self.user_lookup(user_id)
+        b_u = self.user_bias(users)  # (batch, 1)
         index = self.item_lookup(item_id)
         b_v = self.item_bias(index)  # (batch, 1)
-        if self.content_bias is not None and item_features is not None:
+        cold = self.content_bias is not None and item_features is not None
+        if cold:
             routed = self.content_bias.routed_items(index)[:, None]  # (batch, 1) bool
-            b_v = tf.where(routed, self.content_bias(item_features)[:, None], b_v)
+            content = self.content_bias.design(item_features)  # (batch, width)
+            b_v = tf.where(routed, self.content_bias.bias(content)[:, None], b_v)
         x = tf.concat([p_u, p_v, p_u * p_v] + extras + [b_u, b_v], axis=-1)
         interaction = self.mlp(x, training=training)  # (batch, 1)
-        if self.content_bias is not None and item_features is not None:
-            o_u = tf.gather(self.user_offset, self.user_lookup(user_id))[:, None]  # (batch, 1)
-            shrunk = o_u + self.content_bias.interaction_scale * (interaction - o_u)
+        if cold:
+            o_u = tf.gather(self.user_offset, users)[:, None]  # (batch, 1)
+            taste = tf.reduce_sum(tf.gather(self.user_affinity, users) * content, -1, keepdims=True)
+            shrunk = (o_u + self.content_bias.interaction_scale * (interaction - o_u)
+                      + self.content_bias.affinity_scale * taste)
             interaction = tf.where(routed, shrunk, interaction)
         return self._global_mean + b_u + b_v + interaction  # (batch, 1)
 
@@ -142,7 +154,10 @@ class ContentBias(tf.keras.layers.Layer):
     user's mean term o_u: a cold item's rating is mu + b_u + b(x) + o_u +
     gamma * (m - o_u) (:class:`RankingHead`), where the interaction on
     generated vectors adds more error than it explains. Fitted by
-    ``new_items.fit_interaction_scale``.
+    ``new_items.fit_interaction_scale``, together with ``affinity_scale``
+    (kappa, non-trainable, default 0), the share of the user's fitted taste
+    for the item's content (:class:`RankingHead`'s ``user_affinity``) added
+    to that term.
 
     Args:
         item_features: The candidate tower's ItemFeatures (shared; supplies
@@ -167,6 +182,9 @@ class ContentBias(tf.keras.layers.Layer):
                                       initializer=tf.keras.initializers.Constant(routed))
         self.interaction_scale = self.add_weight(name="interaction_scale", shape=(),
                                                  initializer="ones", trainable=False)
+        self.affinity_scale = self.add_weight(name="affinity_scale", shape=(),
+                                              initializer="zeros", trainable=False)
+        self.width = width
 
     def design(self, features):
         """Raw candidate features (batch,) -> (batch, width) regressors (no intercept)."""
@@ -181,8 +199,12 @@ class ContentBias(tf.keras.layers.Layer):
         """Item-lookup indices (batch,) -> (batch,) bool: bias from content."""
         return tf.gather(self.routed, index) > 0.5
 
+    def bias(self, design):
+        """(batch, width) regressors (:meth:`design`) -> (batch,) content bias."""
+        return self.intercept + tf.linalg.matvec(design, self.weight)
+
     def call(self, features):
-        return self.intercept + tf.linalg.matvec(self.design(features), self.weight)
+        return self.bias(self.design(features))
 
     def fit(self, features: dict, targets, weights=None, ridge: float = 1.0,
             routed_index=None) -> dict:
@@ -215,6 +237,28 @@ class ContentBias(tf.keras.layers.Layer):
         total = np.average((y - mean) ** 2, weights=w)
         r2 = 1.0 - np.average((y - fitted) ** 2, weights=w) / total if total > 0 else 0.0
         return {"items": int(len(y)), "r2": float(r2)}
+
+
+def ridge_per_key(keys, design, targets, size: int, ridge: float, chunk: int = 4096) -> np.ndarray:
+    """Per key k in [0, size): argmin_t sum_{i: keys_i = k} (targets_i - t . design_i)^2
+    + ridge * |t|^2, i.e. (X_k'X_k + ridge I)^-1 X_k'y_k; 0 for keys
+    without rows. Rows are accumulated in chunks (memory: size x width^2).
+
+    Returns: (size, width) float64."""
+    if ridge <= 0:
+        raise ValueError(f"ridge must be > 0 (keys without rows have no data), got {ridge}")
+    order = np.argsort(keys, kind="stable")
+    keys, design, targets = keys[order], design[order], targets[order]
+    width = design.shape[1]
+    gram, moment = np.zeros((size, width * width)), np.zeros((size, width))
+    for lo in range(0, len(keys), chunk):
+        k, x, y = keys[lo:lo + chunk], design[lo:lo + chunk], targets[lo:lo + chunk]
+        starts = np.flatnonzero(np.r_[True, k[1:] != k[:-1]])  # one segment per key
+        outer = (x[:, :, None] * x[:, None, :]).reshape(len(k), -1)
+        gram[k[starts]] += np.add.reduceat(outer, starts)
+        moment[k[starts]] += np.add.reduceat(x * y[:, None], starts)
+    system = gram.reshape(size, width, width) + ridge * np.eye(width)[None]
+    return np.linalg.solve(system, moment[:, :, None])[:, :, 0]
 
 
 class HistoryAttention(tf.keras.layers.Layer):

@@ -125,3 +125,54 @@ def test_shrinkage_by_hand():
     assert shrinkage([5.0, 1.0, 4.0], base, full) == 1.0  # 2.0, clipped
     assert shrinkage([2.0, 4.0, 4.0], base, full) == 0.0  # -1.0, clipped
     assert shrinkage([1.0, 2.0], [3.0, 3.0], [3.0, 3.0]) == 1.0  # no interaction term at all
+
+
+def test_the_users_taste_adds_to_a_cold_items_interaction_term_only():
+    """cold = mu + b_u + b(x) + o_u + gamma * (m - o_u) + kappa * t_u . x(v)."""
+    features = item_features()
+    head = RankingHead(["u"], WARM, [4], global_mean=3.0,
+                       content_bias=ContentBias(features, len(WARM)))
+    p = tf.constant(np.random.default_rng(2).normal(size=(1, 3)), tf.float32)
+
+    def rate(item, cats):
+        return float(head((p, p, tf.constant(["u"]), tf.constant([item])),
+                          item_features=raw([item], [cats]))[0, 0])
+    rate("cold", "B")  # builds the MLP
+    head.mlp.layers[-1].bias.assign([0.7])
+    head.content_bias.interaction_scale.assign(0.0)
+    warm = rate("b1", "B")
+    head.user_affinity.assign([[5.0, 5.0, 5.0], [0.1, 0.4, -0.2]])  # row 0: unknown users
+    assert rate("cold", "B") == pytest.approx(3.0, abs=1e-5)  # kappa = 0 (unfitted): no taste
+    head.content_bias.affinity_scale.assign(0.5)
+    assert rate("cold", "B") == pytest.approx(3.0 + 0.5 * 0.4, abs=1e-5)  # x(B) = (0, 1, 0)
+    assert rate("cold", "A|C") == pytest.approx(3.0 + 0.5 * (0.1 - 0.2) / 2, abs=1e-5)  # shares 1/2
+    assert rate("b1", "B") == pytest.approx(warm, abs=1e-6)  # a trained id: untouched
+
+
+def test_ridge_per_key_by_hand():
+    from afetler_tf.towers import ridge_per_key
+    keys = np.array([1, 2, 1])
+    design = np.array([[1.0], [1.0], [2.0]])
+    targets = np.array([1.0, 3.0, 2.0])
+    # key 1: (1 + 4 + 1)^-1 (1 + 4) = 5/6; key 2: (1 + 1)^-1 3 = 3/2; key 0 (no rows): 0.
+    for chunk in (1, 2, 4096):  # a key's rows split across chunks add up the same
+        np.testing.assert_allclose(ridge_per_key(keys, design, targets, 3, 1.0, chunk=chunk)[:, 0],
+                                   [0.0, 5 / 6, 1.5], atol=1e-12)
+    two = ridge_per_key(np.array([1, 1, 1]), np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]),
+                        np.array([1.0, 2.0, 3.0]), 2, 1.0)
+    # (X'X + I) = [[3, 1], [1, 3]], X'y = (4, 5): t = (7/8, 11/8).
+    np.testing.assert_allclose(two[1], [7 / 8, 11 / 8], atol=1e-12)
+    with pytest.raises(ValueError, match="ridge must be > 0"):
+        ridge_per_key(keys, design, targets, 3, 0.0)
+
+
+def test_cold_scales_by_hand():
+    from afetler_tf.models.new_items import cold_scales
+    base = np.array([3.0, 3.0, 3.0, 3.0])
+    term, taste = np.array([1.0, -1.0, 0.0, 0.0]), np.array([0.0, 0.0, 1.0, -1.0])  # orthogonal
+    truth = base + 0.5 * term + 0.25 * taste
+    assert cold_scales(truth, base, base + term, taste) == pytest.approx((0.5, 0.25))
+    truth = base + 0.5 * term + 2.0 * taste  # kappa 2 is out of [0, 1]: clipped to 1
+    assert cold_scales(truth, base, base + term, taste) == pytest.approx((0.5, 1.0))
+    assert cold_scales(truth, base, base + term, np.zeros(4)) == pytest.approx((0.5, 0.0))  # no taste
+    assert cold_scales(truth, base, base, np.zeros(4)) == (1.0, 0.0)  # no terms at all: defaults

@@ -257,12 +257,36 @@ def test_the_interaction_scale_is_fitted_on_simulated_cold_items(trained, tiny_s
     fitted = fit_interaction_scale(model, tiny_split, min_interactions=1)
     assert fitted["interaction_scale_interactions"] == len(rows)
     assert fitted["interaction_scale"] == pytest.approx(float(scale.numpy())) and 0 <= fitted["interaction_scale"] <= 1
-    # gamma = 1 is allowed, so the fitted gamma does at least as well on its own interactions.
-    assert fitted["cold_rmse"] <= fitted["cold_rmse_unscaled"] + 1e-9
+    kappa = model.network.ranking_head.content_bias.affinity_scale
+    assert fitted["affinity_scale"] == pytest.approx(float(kappa.numpy())) and 0 <= fitted["affinity_scale"] <= 1
+    # gamma = 1 (kappa = 0) and the best gamma alone (kappa = 0) are allowed, so the
+    # fitted pair does at least as well on its own interactions.
+    assert fitted["cold_rmse"] <= min(fitted["cold_rmse_unscaled"], fitted["cold_rmse_no_affinity"]) + 1e-9
+    assert fitted["cold_rmse_no_affinity"] <= fitted["cold_rmse_bias_only"] + 1e-9
+    fitted_kappa = float(kappa.numpy())
     with pytest.warns(UserWarning, match="left unscaled"):
         assert fit_interaction_scale(model, tiny_split, min_interactions=10 ** 6)["interaction_scale"] == 1.0
-    assert float(scale.numpy()) == 1.0
+    assert float(scale.numpy()) == 1.0 and float(kappa.numpy()) == 0.0
     scale.assign(before)  # the module's other tests share the model
+    kappa.assign(fitted_kappa)
+
+
+def test_the_users_taste_is_a_ridge_fit_of_their_residual_ratings(trained, tiny_split):
+    """t_u = (X'X + 3 I)^-1 X'e over u's rated pairs with warm items, e = rating - mu - b_u
+    - (b_v + o_v) - o_u, X the items' content regressors."""
+    model, history = trained
+    head = model.network.ranking_head
+    train = tiny_split.train
+    routed = head.content_bias.routed_items(head.item_lookup(train.item_id.to_numpy(object))).numpy()
+    mine = train[(train.user_id == "u0").to_numpy() & ~routed]
+    u0 = int(head.user_lookup(tf.constant(["u0"])).numpy()[0])
+    items = head.item_lookup(mine.item_id.to_numpy(object)).numpy()
+    e = (mine.rating.to_numpy() - head._global_mean - head.user_bias(np.full(len(items), u0)).numpy()[:, 0]
+         - head.item_bias(items).numpy()[:, 0] - head.item_offset.numpy()[items] - head.user_offset.numpy()[u0])
+    x = head.content_bias.design(model.space.item_features(mine.item_id.to_numpy(object))).numpy()
+    expected = np.linalg.solve(x.T @ x + 3.0 * np.eye(x.shape[1]), x.T @ e)
+    np.testing.assert_allclose(head.user_affinity.numpy()[u0], expected, atol=1e-4)
+    assert not np.any(head.user_affinity.numpy()[0]) and history["gan/user_affinities"] > 0
 
 
 def test_offsets_are_the_damped_mean_interaction_terms(trained, tiny_split):

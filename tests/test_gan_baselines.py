@@ -59,13 +59,20 @@ def test_cold_targets_are_checked_from_the_runs(gan_ndcg, met):
 
 
 def test_the_cold_path_line_averages_what_the_gan_stage_recorded():
-    paths = [{"interaction_scale": 0.6, "interaction_scale_interactions": 700, "cold_rmse_unscaled": 1.04,
-              "cold_rmse_bias_only": 1.08, "cold_rmse": 1.02},
-             {"interaction_scale": 0.8, "interaction_scale_interactions": 800, "cold_rmse_unscaled": 1.06,
-              "cold_rmse_bias_only": 1.10, "cold_rmse": 1.04}]
+    paths = [{"interaction_scale": 0.6, "affinity_scale": 0.4, "interaction_scale_interactions": 700,
+              "cold_rmse_unscaled": 1.04, "cold_rmse_bias_only": 1.08, "cold_rmse_no_affinity": 1.03,
+              "cold_rmse": 1.02},
+             {"interaction_scale": 0.8, "affinity_scale": 0.6, "interaction_scale_interactions": 800,
+              "cold_rmse_unscaled": 1.06, "cold_rmse_bias_only": 1.10, "cold_rmse_no_affinity": 1.05,
+              "cold_rmse": 1.04}]
     text = benchmark_report.cold_path([{"cold_path": p} for p in paths] + [{}])  # a run without: skipped
-    assert "gamma = 0.70" in text and "750 validation ratings" in text and "2 seeds" in text
-    assert "gamma = 1: 1.0500" in text and "(biases and the user's offset only): 1.0900" in text and "fitted gamma: 1.0300" in text
+    assert "gamma = 0.70 and kappa = 0.50" in text and "750 validation ratings" in text and "2 seeds" in text
+    assert "gamma = 1: 1.0500" in text and "(biases and the user's offset only): 1.0900" in text
+    assert "without the taste term: 1.0400" in text and "fitted scales: 1.0300" in text
+    older = [{"cold_path": {k: v for k, v in p.items() if k not in ("affinity_scale", "cold_rmse_no_affinity")}}
+             for p in paths]  # runs recorded before the taste term: those figures are left out
+    assert "kappa" not in benchmark_report.cold_path(older).split("with gamma")[1]
+    assert "taste term:" not in benchmark_report.cold_path(older)
     assert benchmark_report.cold_path([{}]) == ""
 
 
@@ -96,6 +103,31 @@ def test_content_bias_by_hand():
     np.testing.assert_allclose(model.score(["u1", "u2", "nobody"], ["d", "a", "a"]),
                                [3.5 + 0.5 - 1, 3.5 - 0.5 + 1 / 3, 3.5 + 1 / 3], atol=1e-6)
     assert model.score_all(["u1", "u2"], ["a", "c", "d"]).shape == (2, 3)
+
+
+def test_content_bias_taste_by_hand(tmp_path):
+    """u1 rates a (X) 5, c (Y) 1; u2 rates a 3, c 5. mu 3.5, b_u1 -0.5, b_u2 +0.5; residuals
+    r - mu - b_u: u1 (2, -2), u2 (-1, 1); item means a +0.5, c -0.5; what is left: u1 (1.5, -1.5),
+    u2 (-1.5, 1.5). x_a = (1, 0), x_c = (0, 1), ridge 1: t_u1 = (0.75, -0.75), t_u2 = -t_u1."""
+    import dataclasses
+    from afetler_tf.models.content_bias import ContentBias
+    data, split = _hand_data()
+    train = split.train.assign(item_id=["a", "c", "a", "c"], rating=[5.0, 1.0, 3.0, 5.0])
+    data = dataclasses.replace(data, interactions=train)
+    split = dataclasses.replace(split, train=train)
+    model = ContentBias(Config(model="content_bias"), shrinkage=0.0, ridge=0.0, taste_ridge=1.0)
+    model.fit(data, split, verbose=0)
+    np.testing.assert_allclose(model._taste["u1"], [0.75, -0.75], atol=1e-6)
+    # d (Y), b (X): new items rated through their content, the users' tastes included.
+    expected = [3.5 - 0.5 - 0.5 - 0.75, 3.5 + 0.5 + 0.5 - 0.75, 3.5 - 0.5]
+    np.testing.assert_allclose(model.score(["u1", "u2", "nobody"], ["d", "b", "d"]), expected, atol=1e-6)
+    np.testing.assert_allclose(model.score_all(["u1", "u2"], ["d", "b"]),
+                               [[expected[0], 3.5 - 0.5 + 0.5 + 0.75], [3.5 + 0.5 - 0.5 + 0.75, expected[1]]],
+                               atol=1e-6)
+    model.save(str(tmp_path))
+    clone = ContentBias(Config(model="content_bias"))
+    clone.load(str(tmp_path), data, split)
+    np.testing.assert_allclose(clone.score(["u1", "u2"], ["d", "b"]), expected[:2], atol=1e-6)
 
 
 def test_content_bias_damps_and_reloads(tmp_path):
