@@ -40,6 +40,7 @@ ABLATIONS = {
     "no attention loss": {"attention_weight": 0.0},
     "no category alignment": {"category_alignment_weight": 0.0},
     "no ranking head": {"ranking_head": False},
+    "no user taste": {"user_taste": False},
 }
 
 
@@ -73,8 +74,13 @@ def run_one(config: Config, data, label: str) -> dict:
             "wall_seconds": result.wall_seconds, "epochs": _epochs(result.history),
             "epoch_seconds": _epoch_seconds(result.history), "cpus": os.cpu_count(),
             "cold_path": {k: result.history[f"gan/{k}"] for k in COLD_PATH
-                          if f"gan/{k}" in result.history}}
+                          if f"gan/{k}" in result.history},
+            "user_taste": {k: result.history[f"taste/{k}"] for k in USER_TASTE
+                           if f"taste/{k}" in result.history}}
 
+
+# What the user-taste step records (models.taste.fit_user_taste).
+USER_TASTE = ("taste_scale", "taste_interactions", "val_rmse_without", "val_rmse")
 
 # What the NewItemGAN stage records about the ranker's cold path (new_items.fit_interaction_scale).
 COLD_PATH = ("interaction_scale", "affinity_scale", "interaction_scale_interactions",

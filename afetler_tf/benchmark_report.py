@@ -221,6 +221,22 @@ def afetler_targets(groups: dict) -> str:
             f"{base:.4f} (>= +5%: {verdict[at_least(lift, 0.05)]}).")
 
 
+def user_taste_line(runs: list) -> str:
+    """AFETLER's last fit step (models.taste), as its runs recorded it (validation data only)."""
+    tastes = [r["user_taste"] for r in runs if "val_rmse" in r.get("user_taste", {})]
+    if not tastes:
+        return ""
+
+    def mean(key):
+        return float(np.mean([t[key] for t in tastes]))
+    return (f"User taste (AFETLER's last fit step, validation only, means over {len(tastes)} "
+            f"seeds): a trained item's rating gains kappa_w * t_u . x(v), t_u the user's ridge fit "
+            f"of the ranker's training residuals on the items' content x (categories, year), "
+            f"kappa_w = {mean('taste_scale'):.2f} fitted on the "
+            f"{mean('taste_interactions'):.0f} validation ratings; validation rating RMSE "
+            f"{mean('val_rmse_without'):.4f} without it, {mean('val_rmse'):.4f} with it.")
+
+
 def speed_line(groups: dict) -> str:
     """Seconds per epoch of the first (joint) stage, AFETLER vs the base, and
     AFETLER's whole default fit; '' where a run did not record them."""
@@ -313,6 +329,8 @@ def render(directory: str) -> str:
                 "### Protocol T (full catalogue)", "", metric_table(groups, "T", T_COLUMNS), ""]
         if name == "seeds":
             out += [afetler_targets(groups), ""]
+            if user_taste_line(groups.get("afetler", [])):
+                out += [user_taste_line(groups["afetler"]), ""]
         if name == "main" and speed_line(groups):
             out += [speed_line(groups), ""]
         path = chart(directory, groups, name)

@@ -179,6 +179,9 @@ class AfetlerConfig:
         category_alignment_weight: lambda_CA of the category alignment loss.
         ranking_head: Train the ranking head (weight ``tower.rating_weight``);
             off: ratings come from the retrieval score via the linear map.
+        user_taste: After training, fit the users' taste for content on the
+            ranker's residuals (``models.taste``), its share fitted on the
+            validation ratings; with a ranking head and rated data only.
         negative_bank: Size of the cross-batch negative bank (0 = off; with
             ``negatives="batch"`` only).
         negatives: Negatives of the retrieval softmax. ``"batch"``: the
@@ -207,6 +210,7 @@ class AfetlerConfig:
     attention_tau: float = 0.5
     category_alignment_weight: float = 0.1
     ranking_head: bool = True
+    user_taste: bool = True
     negative_bank: int = 0
     negatives: str = "catalogue"
     temperature: Optional[float] = 0.1

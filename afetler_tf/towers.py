@@ -89,7 +89,11 @@ class RankingHead(tf.keras.Model):
             non-trainable, fitted by ``new_items.fit_user_affinity``, 0
             until then) is the user's taste for content: a routed item's
             rating gains kappa * t_u . x(v), x(v) its content regressors and
-            kappa the ContentBias's ``affinity_scale``.
+            kappa the ContentBias's ``affinity_scale``. A trained item's
+            rating gains kappa_w * t'_u . x(v) in the same way, t'_u the
+            user's taste fitted on the ranker's own residuals
+            (``user_taste``) and kappa_w its ``taste_scale``
+            (``models.taste.fit_user_taste``; 0 until fitted).
     """
 
     def __init__(self, user_ids, item_ids, units: Sequence[int], global_mean: float = 3.5,
@@ -102,14 +106,16 @@ class RankingHead(tf.keras.Model):
         self.mlp = mlp(list(units) + [1], name="ranking_mlp")
         self._global_mean = float(global_mean)
         self.content_bias = content_bias  # optional ContentBias (over the same item vocabulary)
-        self.user_offset, self.item_offset, self.user_affinity = (
-            (self.add_weight(name="user_offset", shape=(len(user_ids) + 1,), initializer="zeros",
-                             trainable=False),
-             self.add_weight(name="item_offset", shape=(len(item_ids) + 1,), initializer="zeros",
-                             trainable=False),
-             self.add_weight(name="user_affinity", shape=(len(user_ids) + 1, content_bias.width),
-                             initializer="zeros", trainable=False))
-            if content_bias is not None else (None, None, None))
+        self.user_offset = self.item_offset = self.user_affinity = None
+        self.user_taste = self.taste_scale = None
+        if content_bias is not None:
+            def fitted(name, shape):  # non-trainable, 0 until fitted after training
+                return self.add_weight(name=name, shape=shape, initializer="zeros", trainable=False)
+            self.user_offset = fitted("user_offset", (len(user_ids) + 1,))
+            self.item_offset = fitted("item_offset", (len(item_ids) + 1,))
+            self.user_affinity = fitted("user_affinity", (len(user_ids) + 1, content_bias.width))
+            self.user_taste = fitted("user_taste", (len(user_ids) + 1, content_bias.width))
+            self.taste_scale = fitted("taste_scale", ())
 
     def call(self, inputs, training=False, item_features=None):
         """``item_features``: the raw candidate features; with a ContentBias,
@@ -129,10 +135,11 @@ class RankingHead(tf.keras.Model):
         interaction = self.mlp(x, training=training)  # (batch, 1)
         if cold:
             o_u = tf.gather(self.user_offset, users)[:, None]  # (batch, 1)
-            taste = tf.reduce_sum(tf.gather(self.user_affinity, users) * content, -1, keepdims=True)
+            affinity = tf.reduce_sum(tf.gather(self.user_affinity, users) * content, -1, keepdims=True)
             shrunk = (o_u + self.content_bias.interaction_scale * (interaction - o_u)
-                      + self.content_bias.affinity_scale * taste)
-            interaction = tf.where(routed, shrunk, interaction)
+                      + self.content_bias.affinity_scale * affinity)
+            taste = tf.reduce_sum(tf.gather(self.user_taste, users) * content, -1, keepdims=True)
+            interaction = tf.where(routed, shrunk, interaction + self.taste_scale * taste)
         return self._global_mean + b_u + b_v + interaction  # (batch, 1)
 
 

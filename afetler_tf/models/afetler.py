@@ -31,6 +31,7 @@ from afetler_tf.models import new_items
 from afetler_tf.models.base import Recommender
 from afetler_tf.models.gan import NewItemTower
 from afetler_tf.models.negative_bank import NegativeBank
+from afetler_tf.models.taste import fit_user_taste
 from afetler_tf.towers import ContentBias, HistoryAttention, RankingHead, Tower
 
 LOSS_NAMES = ("retrieval", "rating", "mimic", "attention", "category_alignment")
@@ -239,8 +240,10 @@ class Afetler(Recommender):
         NDCG@10 (protocol T on the validation set); stage 2 (with a ranking head) freezes the towers and
         trains the ranking terms on, early-stopped on the validation rating
         loss; stage 3 (``gan.enabled``) trains the NewItemGAN against the
-        frozen towers (:meth:`fit_new_item_gan`). Histories of all stages are
-        returned, the later ones prefixed ``ranking/`` and ``gan/``. With
+        frozen towers (:meth:`fit_new_item_gan`); last (``afetler.user_taste``,
+        rated data) the users' taste for content is fitted on the ranker's
+        residuals (``models.taste``). Histories of all stages are
+        returned, the later ones prefixed ``ranking/``, ``gan/`` and ``taste/``. With
         ``checkpoint_dir`` each stage is resumable per epoch in its own folder
         (``joint/``, ``ranking/``, ``gan/``; ``resume.StageCheckpoint``)."""
         training.set_seed(self.config.train.seed)
@@ -265,6 +268,12 @@ class Afetler(Recommender):
         if self.config.gan.enabled:
             gan = self.fit_new_item_gan(split, verbose, _stage_dir(checkpoint_dir, "gan"))
             history.update({f"gan/{k}": v for k, v in gan.items()})
+        if self.network.ranking_head is not None and data.has_ratings and self.config.afetler.user_taste:
+            taste = fit_user_taste(self, split)
+            history.update({f"taste/{k}": v for k, v in taste.items()})
+            if verbose and "val_rmse" in taste:
+                print(f"user taste: share {taste['taste_scale']:.2f}, validation rating RMSE "
+                      f"{taste['val_rmse_without']:.4f} -> {taste['val_rmse']:.4f}", flush=True)
         return history
 
     def fit_new_item_gan(self, split: Split, verbose: int = 1, checkpoint_dir=None) -> dict:

@@ -38,7 +38,7 @@ from scipy import optimize
 from afetler_tf import io
 from afetler_tf import train as training
 from afetler_tf.models.gan import GanEpochLog, NewItemGAN
-from afetler_tf.towers import ridge_per_key
+from afetler_tf.models.taste import user_content_ridge
 
 GAN_DIR = "gan"
 
@@ -195,14 +195,9 @@ def fit_user_affinity(model, split, ridge: float = 3.0, exclude=()) -> int:
                 - head.user_bias(users).numpy()[:, 0].astype(np.float64)
                 - head.item_bias(items).numpy()[:, 0] - head.item_offset.numpy()[items]
                 - head.user_offset.numpy()[users])
-    design = training.batched(
-        bias.design, model.space.item_features(rated["item_id"].astype(str).to_numpy(object))
-    ).astype(np.float64)  # (n, width)
-    size = head.user_affinity.shape[0]
-    taste = ridge_per_key(users, design, residual, size, ridge)
-    taste[0] = 0.0  # unknown users: no taste
+    taste = user_content_ridge(model, rated, residual, ridge)
     head.user_affinity.assign(taste.astype(np.float32))
-    return int(np.count_nonzero(np.bincount(users, minlength=size)[1:]))
+    return int(np.count_nonzero(np.bincount(users, minlength=len(taste))[1:]))
 
 
 @contextlib.contextmanager
