@@ -126,14 +126,14 @@ class RankingHead(tf.keras.Model):
         b_u = self.user_bias(users)  # (batch, 1)
         index = self.item_lookup(item_id)
         b_v = self.item_bias(index)  # (batch, 1)
-        cold = self.content_bias is not None and item_features is not None
-        if cold:
+        with_content = self.content_bias is not None and item_features is not None
+        if with_content:
             routed = self.content_bias.routed_items(index)[:, None]  # (batch, 1) bool
             content = self.content_bias.design(item_features)  # (batch, width)
             b_v = tf.where(routed, self.content_bias.bias(content)[:, None], b_v)
         x = tf.concat([p_u, p_v, p_u * p_v] + extras + [b_u, b_v], axis=-1)
         interaction = self.mlp(x, training=training)  # (batch, 1)
-        if cold:
+        if with_content:
             o_u = tf.gather(self.user_offset, users)[:, None]  # (batch, 1)
             affinity = tf.reduce_sum(tf.gather(self.user_affinity, users) * content, -1, keepdims=True)
             shrunk = (o_u + self.content_bias.interaction_scale * (interaction - o_u)

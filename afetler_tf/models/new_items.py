@@ -274,8 +274,13 @@ def fit_offsets(model, split, damping: float = 5.0) -> int:
     feats = model.examples(split.train, model._probabilities)
     items = head.item_lookup(feats["item_id"]).numpy()
     warm = ~head.content_bias.routed_items(items).numpy()
-    rating = training.batched(lambda b: net.rate(b, net.query_tower(b), net.candidate_tower(b))[:, 0],
-                              feats)
+    kappa_w = float(head.taste_scale.numpy())
+    head.taste_scale.assign(0.0)  # m without the users' taste (models.taste), if already fitted
+    try:
+        rating = training.batched(
+            lambda b: net.rate(b, net.query_tower(b), net.candidate_tower(b))[:, 0], feats)
+    finally:
+        head.taste_scale.assign(kappa_w)
     users = head.user_lookup(feats["user_id"]).numpy()
     term = (rating - head._global_mean - head.user_bias(users).numpy()[:, 0]
             - head.item_bias(items).numpy()[:, 0])
