@@ -111,7 +111,7 @@ def ablation_table(groups: dict) -> str:
     columns = [f"{p} {c}" for p, c in ABLATION_COLUMNS]
     lines = ["| variant | " + " | ".join(columns) + " |", "|" + "---|" * (len(columns) + 1)]
     full = groups.get("full")
-    for label, runs in groups.items():
+    for label, runs in sorted(groups.items(), key=lambda group: group[0] != "full"):  # full first
         cells = []
         for protocol, column in ABLATION_COLUMNS:
             values = [r["metrics"][protocol][column] for r in runs]

@@ -148,3 +148,14 @@ def test_content_bias_needs_ratings():
     implicit = dataclasses.replace(data, interactions=data.interactions.assign(rating=np.nan))
     with pytest.raises(ValueError, match="predicts ratings.*have none.*category_popularity"):
         build_model(Config(model="content_bias")).fit(implicit, split, verbose=0)
+
+
+def test_the_ablation_table_puts_the_full_model_first_and_shows_changes():
+    from afetler_tf.benchmark_report import ABLATION_COLUMNS
+
+    def run(value):
+        return {"metrics": {p: {c: value for _, c in ABLATION_COLUMNS} for p in ("R", "T")}}
+    groups = {"no x": [run(0.5), run(0.7)], "full": [run(0.4), run(0.4)]}  # a resumed file's order
+    rows = benchmark_report.ablation_table(groups).splitlines()[2:]
+    assert rows[0].startswith("| full | 0.4000 ± 0.0000 |")
+    assert rows[1].startswith("| no x | 0.6000 ± 0.1000 (+0.2000) |")
