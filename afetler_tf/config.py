@@ -281,7 +281,7 @@ class GanConfig:
     epochs: int = 30
     patience: int = 3
     batch_size: int = 512
-    g_learning_rate: float = 0.0002
+    g_learning_rate: float = 0.0005
     d_learning_rate: float = 0.001
     validation_items: float = 0.1
 

@@ -163,8 +163,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--data", default="movielens-100k")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--dir", default="benchmarks")
+    p.add_argument("--render", action="store_true",
+                   help="only rewrite gan_select.md from gan_select.json (after a change of the "
+                        "GanConfig defaults, which the section compares with the winner)")
     args = p.parse_args(argv)
-    from afetler_tf.io import atomic_write_text, write_json
+    from afetler_tf.io import atomic_write_text, read_json, write_json
+    if args.render:
+        text = render(read_json(os.path.join(args.dir, "gan_select.json")))
+        atomic_write_text(os.path.join(args.dir, "gan_select.md"), text)
+        print(f"wrote {args.dir}/gan_select.md")
+        return 0
     payload = select(args.data, args.seed)
     os.makedirs(args.dir, exist_ok=True)
     write_json(os.path.join(args.dir, "gan_select.json"), payload)

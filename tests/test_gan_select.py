@@ -42,3 +42,22 @@ def test_select_scores_every_grid_point_by_the_gans_validation_loss(tiny_data, m
 
 def test_the_section_is_appended_after_tuning():
     assert benchmark_report.SECTION_ORDER.index("gan_select") < benchmark_report.SECTION_ORDER.index("export")
+
+
+def test_render_rewrites_the_section_from_the_stored_selection(tmp_path):
+    from afetler_tf.config import GanConfig
+    from afetler_tf.io import read_json, write_json
+    defaults = GanConfig()
+    row = {"g_learning_rate": defaults.g_learning_rate, "dropout": defaults.dropout,
+           "criterion": "val_retrieval_loss", "loss": 1.0, "val_similarity_loss": 0.1, "best_epoch": 1,
+           "epochs": 2, "seconds": 1.0, "own_id_rmse": 0.9, "cold_interactions": 10, "cold_rmse": 1.0,
+           "cold_rmse_no_content_bias": 1.1}
+    payload = {"rows": [row], "best": row, "grid": {"g_learning_rate": [defaults.g_learning_rate],
+                                                      "dropout": [defaults.dropout]},
+               "data": "movielens-100k", "seed": 1, "main_fit_seconds": 60.0, "wall_seconds": 120.0,
+               "machine": {"cpus": 2}}
+    write_json(str(tmp_path / "gan_select.json"), payload)
+    assert gan_select.main(["--render", "--dir", str(tmp_path)]) == 0
+    text = (tmp_path / "gan_select.md").read_text()
+    stored = gan_select.render(read_json(str(tmp_path / "gan_select.json")))
+    assert text == stored and "not the winner" not in text and "1.0000" in text
