@@ -128,6 +128,13 @@ def test_content_bias_taste_by_hand(tmp_path):
     clone = ContentBias(Config(model="content_bias"))
     clone.load(str(tmp_path), data, split)
     np.testing.assert_allclose(clone.score(["u1", "u2"], ["d", "b"]), expected[:2], atol=1e-6)
+    # An unrated row (mixed logs) changes nothing: no NaN, no pull of b's content toward 0.
+    import pandas as pd
+    mixed = pd.concat([train, pd.DataFrame({"user_id": ["u1"], "item_id": ["b"], "rating": [np.nan],
+                                            "timestamp": [5]})], ignore_index=True)
+    model.fit(dataclasses.replace(data, interactions=mixed), dataclasses.replace(split, train=mixed), verbose=0)
+    np.testing.assert_allclose(model._taste["u1"], [0.75, -0.75], atol=1e-6)
+    np.testing.assert_allclose(model.score(["u1", "u2", "nobody"], ["d", "b", "d"]), expected, atol=1e-6)
 
 
 def test_content_bias_damps_and_reloads(tmp_path):

@@ -51,7 +51,8 @@ class ContentBias(Recommender):
         self._space, self._regression = None, None
 
     def fit(self, data: Dataset, split: Split, verbose: int = 1) -> dict:
-        """Learns from ``split.train`` only. Returns {"items", "r2"} of the content fit.
+        """Learns from ``split.train``'s rated rows only (logs may mix rated and
+        unrated interactions). Returns {"items", "r2"} of the content fit.
 
         Raises:
             ValueError: The data has no ratings (implicit feedback).
@@ -59,8 +60,8 @@ class ContentBias(Recommender):
         if not data.has_ratings:
             raise ValueError(f"{data.name}: content_bias predicts ratings, and these interactions "
                              f"have none (implicit feedback); use category_popularity instead.")
-        train = split.train.assign(user_id=split.train["user_id"].astype(str),
-                                   item_id=split.train["item_id"].astype(str))
+        rated = split.train[split.train["rating"].notna().to_numpy()]
+        train = rated.assign(user_id=rated["user_id"].astype(str), item_id=rated["item_id"].astype(str))
         self._build(data, split)
         self._mu = float(train["rating"].mean())
         self._user_bias = _damped_means(train["rating"] - self._mu, train["user_id"],
