@@ -99,3 +99,11 @@ def test_the_report_line_averages_what_the_runs_recorded():
     assert "2 seeds" in line and "kappa_w = 0.50" in line and "7500 validation ratings" in line
     assert "0.9200 without it, 0.9150 with it" in line
     assert benchmark_report.user_taste_line([{}]) == ""
+
+
+def test_bounded_share_by_hand():
+    from afetler_tf.models.taste import bounded_share
+    assert bounded_share([1.0, -1.0, 0.5], [2.0, -2.0, 0.0], default=0.0) == pytest.approx(0.5)  # 4 / 8
+    assert bounded_share([3.0], [1.0], default=0.0) == 1.0  # 3, clipped
+    assert bounded_share([-1.0], [1.0], default=0.0) == 0.0  # -1, clipped
+    assert bounded_share([1.0], [0.0], default=0.7) == 0.7  # no term: the default

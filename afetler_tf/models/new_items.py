@@ -38,7 +38,7 @@ from scipy import optimize
 from afetler_tf import io
 from afetler_tf import train as training
 from afetler_tf.models.gan import GanEpochLog, NewItemGAN
-from afetler_tf.models.taste import user_content_ridge
+from afetler_tf.models.taste import bounded_share, user_content_ridge
 
 GAN_DIR = "gan"
 
@@ -241,11 +241,7 @@ def shrinkage(truth, base, full) -> float:
     """The least-squares gamma in [0, 1] of truth ~ base + gamma * (full - base)
     (1 when the interaction term is zero everywhere)."""
     truth, base, full = (np.asarray(a, np.float64) for a in (truth, base, full))
-    term = full - base
-    energy = float(np.sum(term * term))
-    if energy <= 0.0:
-        return 1.0
-    return float(np.clip(np.sum((truth - base) * term) / energy, 0.0, 1.0))
+    return bounded_share(truth - base, full - base, default=1.0)
 
 
 def cold_scales(truth, base, full, taste) -> tuple[float, float]:

@@ -30,6 +30,16 @@ from afetler_tf import train as training
 from afetler_tf.towers import ridge_per_key
 
 
+def bounded_share(target, term, default: float) -> float:
+    """The least-squares s in [0, 1] of target ~ s * term; ``default`` when
+    the term is zero everywhere."""
+    target, term = np.asarray(target, np.float64), np.asarray(term, np.float64)
+    energy = float(np.sum(term * term))
+    if energy <= 0.0:
+        return float(default)
+    return float(np.clip(np.sum(target * term) / energy, 0.0, 1.0))
+
+
 def user_content_ridge(model, frame: pd.DataFrame, residual, ridge: float) -> np.ndarray:
     """Per user of the ranking head's vocabulary (row 0: unknown users, 0),
     the ridge fit of ``residual`` (one per row of ``frame``) on the content
@@ -83,8 +93,7 @@ def fit_user_taste(model, split, ridge: float = 10.0, min_interactions: int = 50
     base = rate(validation)
     scale.assign(1.0)
     term = rate(validation) - base
-    energy = float(np.sum(term * term))
-    kappa = float(np.clip(np.sum((truth - base) * term) / energy, 0.0, 1.0)) if energy > 0 else 0.0
+    kappa = bounded_share(truth - base, term, default=0.0)
     scale.assign(kappa)
 
     def rmse(pred):
