@@ -31,7 +31,7 @@ from afetler_tf.benchmark_report import (  # noqa: F401
 from afetler_tf.config import MODELS, Config
 
 SUITES = ("main", "seeds", "ablation", "cold")
-BASELINE_ORDER = ("popularity", "mf", "deepfm", "two_tower", "afetler")
+BASELINE_ORDER = ("popularity", "mf", "deepfm", "two_tower", "ease", "afetler")
 ABLATIONS = {
     "full": {},
     "in-batch softmax": {"negatives": "batch"},
@@ -41,6 +41,7 @@ ABLATIONS = {
     "no category alignment": {"category_alignment_weight": 0.0},
     "no ranking head": {"ranking_head": False},
     "no user taste": {"user_taste": False},
+    "no item-item channel": {"item_item": False},
 }
 
 
@@ -76,7 +77,8 @@ def run_one(config: Config, data, label: str) -> dict:
             "cold_path": {k: result.history[f"gan/{k}"] for k in COLD_PATH
                           if f"gan/{k}" in result.history},
             "user_taste": {k: result.history[f"taste/{k}"] for k in USER_TASTE
-                           if f"taste/{k}" in result.history}}
+                           if f"taste/{k}" in result.history},
+            "item_item": result.history.get("item_item", {})}
 
 
 # What the user-taste step records (models.taste.fit_user_taste).

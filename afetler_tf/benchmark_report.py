@@ -212,13 +212,16 @@ def afetler_targets(groups: dict) -> str:
 
     def at_least(value, bound):  # a mean that prints as the bound meets it
         return value >= bound - 1e-9
+    ease = (f" EASE alone (AFETLER's item-item channel is a rank-64 EASE): NDCG@10 "
+            f"{mean('ease', 'T', 'ndcg@10'):.4f}, P@10 {mean('ease', 'T', 'precision@10'):.4f}."
+            if "ease" in groups else "")
     return (f"Targets (AFETLER, means over seeds 1-3): protocol R best of every model on "
             f"{len(best)} of the {len(PAPER_COLUMNS)} paper columns "
             f"({verdict[len(best) == len(PAPER_COLUMNS)]}); RMSE {rmse:.4f} (<= 0.90: "
             f"{verdict[rmse <= 0.90]}), MAE {mae:.4f} (<= 0.71: {verdict[mae <= 0.71]}). Protocol T: "
             f"NDCG@10 {ndcg:.4f} (>= 0.42: {verdict[at_least(ndcg, 0.42)]}), P@10 {p10:.4f} (>= 0.36: "
             f"{verdict[at_least(p10, 0.36)]}), {lift:+.1%} NDCG@10 over the two-tower base "
-            f"{base:.4f} (>= +5%: {verdict[at_least(lift, 0.05)]}).")
+            f"{base:.4f} (>= +5%: {verdict[at_least(lift, 0.05)]}).{ease}")
 
 
 def user_taste_line(runs: list) -> str:
@@ -235,6 +238,21 @@ def user_taste_line(runs: list) -> str:
             f"kappa_w = {mean('taste_scale'):.2f} fitted on the "
             f"{mean('taste_interactions'):.0f} validation ratings; validation rating RMSE "
             f"{mean('val_rmse_without'):.4f} without it, {mean('val_rmse'):.4f} with it.")
+
+
+def item_item_line(runs: list) -> str:
+    """AFETLER's item-item channel (models.item_item) as its runs recorded it (validation only)."""
+    fits = [r["item_item"] for r in runs if r.get("item_item", {}).get("val_ndcg@10")]
+    if not fits:
+        return ""
+    shares = [f["share"] for f in fits]
+    towers = np.mean([f["val_ndcg@10"]["0.0"] for f in fits])
+    both = np.mean([f["val_ndcg@10"][str(f["share"])] for f in fits])
+    return (f"Item-item channel (fitted after the towers, validation only, {len(fits)} seeds): "
+            f"a rank-{fits[0]['rank']} EASE (penalty {fits[0]['penalty']:g}) score added to the "
+            f"towers' score with the share s picked on validation NDCG@10: s = "
+            f"{', '.join(f'{s:g}' for s in shares)}; validation NDCG@10 {towers:.4f} with the "
+            f"towers alone, {both:.4f} with the channel.")
 
 
 def speed_line(groups: dict) -> str:
@@ -329,8 +347,9 @@ def render(directory: str) -> str:
                 "### Protocol T (full catalogue)", "", metric_table(groups, "T", T_COLUMNS), ""]
         if name == "seeds":
             out += [afetler_targets(groups), ""]
-            if user_taste_line(groups.get("afetler", [])):
-                out += [user_taste_line(groups["afetler"]), ""]
+            for line in (item_item_line(groups.get("afetler", [])),
+                         user_taste_line(groups.get("afetler", []))):
+                out += [line, ""] if line else []
         if name == "main" and speed_line(groups):
             out += [speed_line(groups), ""]
         path = chart(directory, groups, name)

@@ -120,6 +120,20 @@ class MeanOverReplicas(tf.keras.callbacks.Callback):
             logs[key] = float(value) / self._replicas
 
 
+def validation_split(split):
+    """``split`` with its validation interactions as the test set (and no
+    validation): what the validation checks evaluate. The test set is dropped."""
+    from afetler_tf.data.schema import Split
+    return Split(split.kind, split.seed, split.train, split.validation.iloc[:0], split.validation)
+
+
+def validation_ndcg(recommender, data, split, k: int = 10) -> float:
+    """NDCG@k of protocol T on the validation set of ``split`` (never the test set)."""
+    from afetler_tf.evaluate import evaluate
+    return float(evaluate(recommender, data, validation_split(split), protocols=("T",), k=k)
+                 ["T"][f"ndcg@{k}"])
+
+
 class ValidationRanking(tf.keras.callbacks.Callback):
     """Adds ``val_ndcg@k``, protocol T on the validation set, to each epoch's logs.
 
@@ -131,16 +145,12 @@ class ValidationRanking(tf.keras.callbacks.Callback):
 
     def __init__(self, recommender, data, split, k: int = 10):
         super().__init__()
-        from afetler_tf.data.schema import Split
-        self._recommender, self._data, self._k = recommender, data, k
-        self._split = Split(split.kind, split.seed, split.train, split.validation.iloc[:0],
-                            split.validation)
+        self._recommender, self._data, self._split, self._k = recommender, data, split, k
 
     def on_epoch_end(self, epoch, logs=None):
-        from afetler_tf.evaluate import evaluate
-        result = evaluate(self._recommender, self._data, self._split, protocols=("T",), k=self._k)
+        ndcg = validation_ndcg(self._recommender, self._data, self._split, self._k)
         if logs is not None:
-            logs[f"val_ndcg@{self._k}"] = result["T"][f"ndcg@{self._k}"]
+            logs[f"val_ndcg@{self._k}"] = ndcg
 
 
 def fit_with_early_stopping(model: tf.keras.Model, train: tf.data.Dataset,

@@ -101,7 +101,7 @@ def measure(result, inputs: InputSpecs, kind: str, ids, vectors, features: dict)
     t0 = time.perf_counter()
     options = scann_options(len(ids)) if kind == "scann" else None
     layer = build_index(kind, vectors, ids, options)
-    module = IndexModule(result.model.network.query_tower, layer, max_k(kind, len(ids), options), inputs)
+    module = IndexModule(result.model.query_encoder, layer, max_k(kind, len(ids), options), inputs)
     with tempfile.TemporaryDirectory() as folder:
         exporter.save_module(module, folder)
         build_s = time.perf_counter() - t0

@@ -143,15 +143,15 @@ def catalogue(result: RunResult) -> tuple[np.ndarray, np.ndarray]:
 def _module(kind: str, result: RunResult, inputs: InputSpecs, index: str) -> tf.Module:
     network = result.model.network
     encoder = getattr(result.model, "candidate_encoder", network.candidate_tower)  # + NewItemGAN
-    if kind == "query":
-        return QueryModule(network.query_tower, inputs)
+    if kind == "query":  # the retrieval vectors (+ the item-item channel's part)
+        return QueryModule(result.model.query_encoder, inputs)
     if kind == "candidate":
-        return CandidateModule(encoder, inputs)
+        return CandidateModule(result.model.retrieval_encoder, inputs)
     if kind == "ranker":
         return RankerModule(network, inputs, candidate_tower=encoder)
     ids, vectors = catalogue(result)
-    return IndexModule(network.query_tower, build_index(index, vectors, ids), max_k(index, len(ids)),
-                       inputs)
+    return IndexModule(result.model.query_encoder, build_index(index, vectors, ids),
+                       max_k(index, len(ids)), inputs)
 
 
 def _without_layer_traces():

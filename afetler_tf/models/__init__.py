@@ -27,6 +27,9 @@ def build_model(config: Config) -> Recommender:
     if config.model == "content_bias":
         from afetler_tf.models.content_bias import ContentBias
         return ContentBias(config)
+    if config.model == "ease":
+        from afetler_tf.models.ease import Ease
+        return Ease(config)
     if config.model == "afetler":
         from afetler_tf.models.afetler import Afetler
         return Afetler(config)

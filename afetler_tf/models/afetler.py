@@ -26,8 +26,9 @@ from afetler_tf.config import Config
 from afetler_tf.data import Dataset, Split, make_histories, user_histories
 from afetler_tf.features import FeatureSpace, ItemFeatures, UserFeatures
 from afetler_tf.layers.fusion import AdaptiveFusion
+from afetler_tf.layers.item_item import ItemItemChannel
 from afetler_tf.layers.mcau import MCAU
-from afetler_tf.models import new_items
+from afetler_tf.models import item_item, new_items
 from afetler_tf.models.base import Recommender
 from afetler_tf.models.gan import NewItemTower
 from afetler_tf.models.negative_bank import NegativeBank
@@ -86,6 +87,10 @@ class AfetlerNetwork(tfrs.models.Model):
                                          content_bias=ContentBias(item_features, len(space.item_ids),
                                                                   name="content_bias"))
                              if acfg.ranking_head else None)
+        # Filled in closed form after stage 1 (models.item_item); neutral until then.
+        self.item_item = (ItemItemChannel(space.user_ids, space.item_ids, acfg.item_item_rank,
+                                          cfg.tower_units[-1], name="item_item")
+                          if acfg.item_item else None)
         self.retrieval = retrieval_task(self._temperature)
         self.ranking = tfrs.tasks.Ranking(loss=tf.keras.losses.MeanSquaredError(
             reduction=tf.keras.losses.Reduction.NONE))  # (batch,); mean taken in compute_loss
@@ -207,7 +212,9 @@ class Afetler(Recommender):
     """The AFETLER recommender (Recommender interface, see models.base).
 
     Pair scores (protocol R) are the ranking head's ratings; catalogue scores
-    (protocols T, C) are the retrieval scores <p_u, p_v>. With ``gan.enabled``
+    (protocols T, C) are the retrieval scores <p_u, p_v>, plus the item-item
+    channel's score with ``afetler.item_item`` (:attr:`query_encoder`,
+    :attr:`retrieval_encoder`). With ``gan.enabled``
     p_v of an item with fewer than ``gan.min_interactions`` training
     interactions (unknown ids included) comes from the NewItemGAN generator
     (see :attr:`candidate_encoder`), in both paths.
@@ -227,7 +234,7 @@ class Afetler(Recommender):
         self.network = None
         self.space = None
         self.gan, self.gan_history = None, None
-        self._encoder = None
+        self._encoder = self._retrieval_encoder = self._query_encoder = None
         self.predicts_ratings = config.afetler.ranking_head
 
     @property
@@ -237,7 +244,9 @@ class Afetler(Recommender):
 
     def fit(self, data: Dataset, split: Split, verbose: int = 1, checkpoint_dir=None) -> dict:
         """Stage 1 trains everything jointly, early-stopped on the validation
-        NDCG@10 (protocol T on the validation set); stage 2 (with a ranking head) freezes the towers and
+        NDCG@10 (protocol T on the validation set), then (``afetler.item_item``)
+        the item-item channel is fitted in closed form (``models.item_item``);
+        stage 2 (with a ranking head) freezes the towers and
         trains the ranking terms on, early-stopped on the validation rating
         loss; stage 3 (``gan.enabled``) trains the NewItemGAN against the
         frozen towers (:meth:`fit_new_item_gan`); last (``afetler.user_taste``,
@@ -254,6 +263,8 @@ class Afetler(Recommender):
         history = training.fit_model(self.network, train, validation, self.config.train, verbose,
                                      _stage_dir(checkpoint_dir, "joint"), monitor="val_ndcg@10",
                                      prefix="joint ", callbacks=[ranking_check])
+        if self.network.item_item is not None:
+            history["item_item"] = item_item.fit_item_item(self, data, split, verbose)
         if self.network.ranking_head is not None and data.has_ratings:
             self._freeze_towers(True)
             self.network.stage = "ranking"
@@ -287,7 +298,7 @@ class Afetler(Recommender):
 
     def attach_gan(self, gan) -> None:
         """Embeds new items with ``gan``'s generator from now on (None: tower only)."""
-        self.gan, self._encoder = gan, None
+        self.gan, self._encoder, self._retrieval_encoder = gan, None, None
 
     @property
     def candidate_encoder(self) -> tf.keras.Model:
@@ -299,6 +310,29 @@ class Afetler(Recommender):
             self._encoder = NewItemTower(self.network.candidate_tower, self.gan.generator,
                                          self._counts, self.config.gan.min_interactions)
         return self._encoder
+
+    @property
+    def query_encoder(self) -> tf.keras.Model:
+        """Raw user features -> the retrieval query vector: p_u, or with the
+        item-item channel [p_u / rho ‖ s q~_u] (``layers.item_item``)."""
+        channel = self.network.item_item
+        if channel is None:
+            return self.network.query_tower
+        if self._query_encoder is None:
+            self._query_encoder = item_item.ChannelEncoder(self.network.query_tower, channel, "query")
+        return self._query_encoder
+
+    @property
+    def retrieval_encoder(self) -> tf.keras.Model:
+        """Raw item features -> the vector the index holds: :attr:`candidate_encoder`'s
+        p_v, with the item-item channel's v_v appended where it is on."""
+        channel = self.network.item_item
+        if channel is None:
+            return self.candidate_encoder
+        if self._retrieval_encoder is None:
+            self._retrieval_encoder = item_item.ChannelEncoder(self.candidate_encoder, channel,
+                                                               "candidate")
+        return self._retrieval_encoder
 
     def add_items(self, items: pd.DataFrame) -> None:
         """Adds content-only items (canonical item table) to the catalogue the
@@ -318,9 +352,10 @@ class Afetler(Recommender):
         self._history_source = split.train
         self._temporal = split.kind == "temporal"
         self._counts = split.train["item_id"].astype(str).value_counts().to_dict()
-        self.attach_gan(None)
         mean = float(split.train["rating"].mean()) if data.has_ratings else 1.0
         self.network = AfetlerNetwork(self.space, self.config, mean, item_id=self.item_id)
+        self._query_encoder = None
+        self.attach_gan(None)
 
     def examples(self, frame: pd.DataFrame, probabilities) -> dict:
         out = training.pair_examples(self.space, frame, probabilities)
@@ -337,6 +372,10 @@ class Afetler(Recommender):
         columns = list(self._history_source.columns)
         self._history_source = pd.concat([self._history_source, interactions[columns]],
                                          ignore_index=True)
+        channel = self.network.item_item
+        if channel is not None:  # q_u reads the whole history: recomputed (W, V stay as fitted)
+            channel.user_table.assign(np.vstack([np.zeros((1, channel.rank), np.float32),
+                                                 item_item.user_rows(channel, self._history_source)]))
 
     def pair_frame(self, user_ids: Sequence[str], item_ids: Sequence[str]) -> pd.DataFrame:
         """Unlabelled (user, item) pairs as of now (after every training event)."""
@@ -345,17 +384,28 @@ class Afetler(Recommender):
                              "rating": np.nan, "timestamp": np.iinfo(np.int64).max})
 
     def user_vectors(self, user_ids: Sequence[str]) -> np.ndarray:
-        """p_u for each user, (n, d), from the profile and training history."""
+        """Retrieval query vectors, (n, d) (or (n, d + k) with the item-item
+        channel), from the profile and training history (:attr:`query_encoder`)."""
+        encoder = self.query_encoder
+        return training.batched(lambda f: encoder(f), self._user_features(user_ids))
+
+    def tower_user_vectors(self, user_ids: Sequence[str]) -> np.ndarray:
+        """p_u, the query tower's own output, (n, d)."""
+        tower = self.network.query_tower
+        return training.batched(lambda f: tower(f), self._user_features(user_ids))
+
+    def _user_features(self, user_ids: Sequence[str]) -> dict:
         feats = self.space.user_features(user_ids)
         if self.uses_history:
             hist = user_histories(self._history_source, user_ids,
                                   max_len=self.config.data.history_length)
             feats.update(history_item_ids=hist["history_item_ids"],
                          history_ratings=hist["history_ratings"])
-        return training.batched(lambda f: self.network.query_tower(f), feats)
+        return feats
 
     def item_vectors(self, item_ids: Sequence[str]) -> np.ndarray:
-        """p_v for each item, (n, d), through :attr:`candidate_encoder`."""
+        """The index's item vectors, (n, d) (or (n, d + k) with the item-item
+        channel), through :attr:`retrieval_encoder`."""
         return new_items.vectors_of(self, item_ids)
 
     def score(self, user_ids: Sequence[str], item_ids: Sequence[str]) -> np.ndarray:

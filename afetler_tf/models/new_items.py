@@ -121,7 +121,7 @@ def fit_gan(model, split, verbose: int = 1, checkpoint_dir: Optional[str] = None
                          f"{gcfg.min_interactions} training interactions; found {len(warm)}.")
     train, validation = gan_frames(model, split, warm)
     users = sorted(set(train["user_id"].astype(str)) | set(validation["user_id"].astype(str)))
-    p_u = pd.DataFrame(model.user_vectors(users), index=users)
+    p_u = pd.DataFrame(model.tower_user_vectors(users), index=users)
     tower = model.network.candidate_tower
     p_v = pd.DataFrame(training.batched(lambda f: tower(f), model.space.item_features(warm)),
                        index=warm)
@@ -398,9 +398,11 @@ def extend_catalogue(space, items: pd.DataFrame):
 
 
 def vectors_of(model, item_ids: Sequence[str]) -> np.ndarray:
-    """p_v through the serving candidate tower (tower or generator), (n, d)."""
+    """The index's item vectors: p_v through the serving candidate tower
+    (tower or generator), with the item-item channel's part where it is on
+    (``model.retrieval_encoder``), (n, d) or (n, d + k)."""
     feats = model.space.item_features(item_ids)
-    encoder = model.candidate_encoder
     if model.gan is not None:
-        warn_without_content(model.gan, encoder, feats)
+        warn_without_content(model.gan, model.candidate_encoder, feats)
+    encoder = model.retrieval_encoder
     return training.batched(lambda f: encoder(f), feats)

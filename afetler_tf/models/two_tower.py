@@ -15,7 +15,7 @@ from afetler_tf.models.afetler import Afetler
 
 BASE_COMPONENTS = {"fusion": False, "mcau": False, "target_attention": False,
                    "attention_weight": 0.0, "category_alignment_weight": 0.0,
-                   "ranking_head": True, "negative_bank": 0, "negatives": "batch",
+                   "ranking_head": True, "negative_bank": 0, "negatives": "batch", "item_item": False,
                    "temperature": None}  # None: tower.temperature
 
 

@@ -1,0 +1,125 @@
+"""ItemItemChannel: a fixed item-item score added to a two-tower dot product.
+
+AFETLER's retrieval score is the towers' ``<p_u, p_v>`` plus an item-item
+channel, a rank-k factorisation ``W V^T`` of EASE's item-item weights
+(:mod:`afetler_tf.models.ease`, fitted in closed form by
+:mod:`afetler_tf.models.item_item`): the user's part is ``q_u = x_u W`` (x_u:
+the items u interacted with), the item's part ``v_v``. Both parts are put on
+one scale per user: each is divided by the root mean square of the user's
+scores over the trained catalogue, so the share ``s`` weighs two scores of
+RMS 1:
+
+    score(u, v) = <p_u, p_v> / rho(p_u) + s * <q~_u, v_v>,
+    rho(p) = sqrt(p^T M p),  M = mean over trained items of p_v p_v^T,
+    q~_u = q_u / sqrt(q_u^T N q_u),  N = mean over trained items of v_v v_v^T.
+
+The layer writes that as one dot product of longer vectors, the form a
+retrieval index serves:
+
+    query(p_u, user_ids)     = [p_u / rho(p_u) ‖ s q~_u]   (batch, d + k)
+    candidate(p_v, item_ids) = [p_v ‖ v_v]                  (batch, d + k)
+
+Ids go through the layer's own lookups (one OOV index, row 0). Every table
+is non-trainable and set by :meth:`ItemItemChannel.assign`; row 0 stays zero,
+so an unknown user or item gets no item-item score (only the towers').
+Before ``assign`` the channel is neutral: s = 0 and M = I (unit-norm tower
+vectors keep their scores).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from afetler_tf.layers.fusion import _as_vocabulary, _is_positive_int
+
+
+def _lookup(vocabulary: list) -> tf.keras.layers.Layer:
+    if isinstance(vocabulary[0], str):
+        return tf.keras.layers.StringLookup(vocabulary=vocabulary, num_oov_indices=1)
+    return tf.keras.layers.IntegerLookup(vocabulary=vocabulary, num_oov_indices=1)
+
+
+@tf.keras.utils.register_keras_serializable(package="afetler_tf")
+class ItemItemChannel(tf.keras.layers.Layer):
+    """The item-item channel of the retrieval score (module docstring).
+
+    Args:
+        user_vocabulary: Known user ids (str or int); row r + 1 of the user table.
+        item_vocabulary: Known item ids; row r + 1 of the item tables.
+        rank: k, the width of q_u and v_v.
+        dim: d, the width of the tower vectors.
+
+    Weights (all non-trainable): ``user_table`` (n_users + 1, k) = q~_u,
+    ``item_table`` (n_items + 1, k) = v_v, ``history_table`` (n_items + 1, k)
+    = W (kept so q_u can be recomputed when histories grow), ``moment`` (d, d)
+    = M, ``share`` () = s.
+    """
+
+    def __init__(self, user_vocabulary: Sequence, item_vocabulary: Sequence, rank: int, dim: int,
+                 **kwargs):
+        super().__init__(**kwargs)
+        if not (_is_positive_int(rank) and _is_positive_int(dim)):
+            raise ValueError(f"rank and dim must be positive integers, got {rank!r} and {dim!r}.")
+        self.user_vocabulary = _as_vocabulary(user_vocabulary)
+        self.item_vocabulary = _as_vocabulary(item_vocabulary)
+        self.rank, self.dim = int(rank), int(dim)
+        self.user_lookup = _lookup(self.user_vocabulary)
+        self.item_lookup = _lookup(self.item_vocabulary)
+        n_users, n_items = len(self.user_vocabulary) + 1, len(self.item_vocabulary) + 1
+        zeros = tf.keras.initializers.Zeros()
+        self.user_table = self.add_weight(name="user_table", shape=(n_users, self.rank),
+                                          initializer=zeros, trainable=False)
+        self.item_table = self.add_weight(name="item_table", shape=(n_items, self.rank),
+                                          initializer=zeros, trainable=False)
+        self.history_table = self.add_weight(name="history_table", shape=(n_items, self.rank),
+                                             initializer=zeros, trainable=False)
+        self.moment = self.add_weight(name="moment", shape=(self.dim, self.dim),
+                                      initializer=tf.keras.initializers.Identity(), trainable=False)
+        self.share = self.add_weight(name="share", shape=(), initializer=zeros, trainable=False)
+
+    def assign(self, user_table: np.ndarray, item_table: np.ndarray, history_table: np.ndarray,
+               moment: np.ndarray, share: float) -> None:
+        """Sets the tables; each table's rows follow its vocabulary (no OOV row:
+        row 0 is kept at zero here)."""
+        for name, table, rows, width in (("user_table", user_table, len(self.user_vocabulary), self.rank),
+                                         ("item_table", item_table, len(self.item_vocabulary), self.rank),
+                                         ("history_table", history_table, len(self.item_vocabulary),
+                                          self.rank)):
+            table = np.asarray(table, np.float32)
+            if table.shape != (rows, width):
+                raise ValueError(f"{name} must have shape {(rows, width)}, got {table.shape}.")
+            getattr(self, name).assign(np.vstack([np.zeros((1, width), np.float32), table]))
+        moment = np.asarray(moment, np.float32)
+        if moment.shape != (self.dim, self.dim):
+            raise ValueError(f"moment must have shape {(self.dim, self.dim)}, got {moment.shape}.")
+        self.moment.assign(moment)
+        self.set_share(share)
+
+    def set_share(self, share: float) -> None:
+        if not share >= 0:
+            raise ValueError(f"share must be >= 0, got {share!r}.")
+        self.share.assign(float(share))
+
+    def query(self, p_u, user_ids):
+        """[p_u / rho(p_u) ‖ s q~_u], (batch, d + k)."""
+        p_u = tf.convert_to_tensor(p_u)
+        rho = tf.sqrt(tf.reduce_sum(tf.matmul(p_u, self.moment) * p_u, -1, keepdims=True))  # (b, 1)
+        q = tf.gather(self.user_table, self.user_lookup(tf.reshape(user_ids, [-1])))  # (b, k)
+        return tf.concat([tf.math.divide_no_nan(p_u, rho), self.share * q], -1)
+
+    def candidate(self, p_v, item_ids):
+        """[p_v ‖ v_v], (batch, d + k)."""
+        v = tf.gather(self.item_table, self.item_lookup(tf.reshape(item_ids, [-1])))  # (b, k)
+        return tf.concat([tf.convert_to_tensor(p_v), v], -1)
+
+    def call(self, inputs):
+        """``(p_u, user_ids, p_v, item_ids)`` -> the scores of the pairs, (batch,)."""
+        p_u, user_ids, p_v, item_ids = inputs
+        return tf.reduce_sum(self.query(p_u, user_ids) * self.candidate(p_v, item_ids), -1)
+
+    def get_config(self) -> dict:
+        return dict(super().get_config(), user_vocabulary=self.user_vocabulary,
+                    item_vocabulary=self.item_vocabulary, rank=self.rank, dim=self.dim)
