@@ -7,7 +7,8 @@ What the streamed path supports (and what it does not):
   ``afetler.target_attention`` off: a user's history is not available record
   by record), with adaptive fusion, the mimic and category alignment losses,
   the log-Q corrected in-batch retrieval loss and the ranking head trained
-  jointly (one stage). The NewItemGAN stage is not run.
+  jointly (one stage). The NewItemGAN stage and the item-item channel
+  (an in-memory closed-form fit) are not run.
 - Vocabularies and item frequencies (log-Q) come from one streaming pass
   (:func:`afetler_tf.data.streaming.scan`) over the training part; the split
   is a seeded hash, validation = ``data.validation_fraction`` of records.
@@ -44,8 +45,9 @@ SHUFFLE_CHUNKS = 16
 # No history attention (histories are not streamed) and the in-batch softmax
 # (the catalogue softmax would pass every item of a large catalogue through the
 # item tower each step).
+# No item-item channel either: its closed-form EASE fit needs the whole log in memory.
 STREAM_COMPONENTS = {"mcau": False, "target_attention": False, "attention_weight": 0.0,
-                     "negatives": "batch"}
+                     "negatives": "batch", "item_item": False}
 
 
 @dataclasses.dataclass

@@ -95,6 +95,7 @@ class RankerModule(tf.Module):
         self.candidate_tower = candidate_tower if candidate_tower is not None else network.candidate_tower
         self.ranking_head = network.ranking_head
         self.target_attention = network.target_attention
+        self.item_item = getattr(network, "item_item", None)  # the retrieval score's channel
         self._rate = network.rate
         self._inputs = inputs
         self.serve = tf.function(self._serve, input_signature=[inputs.ranker])
@@ -103,7 +104,11 @@ class RankerModule(tf.Module):
         features = self._inputs.prepare(features)
         p_u, p_v = self.query_tower(features), self.candidate_tower(features)  # (batch, d)
         rating = self._rate(features, p_u, p_v)[:, 0]  # (batch,)
-        return {"rating": rating, "score": tf.reduce_sum(p_u * p_v, axis=-1)}
+        if self.item_item is None:
+            score = tf.reduce_sum(p_u * p_v, axis=-1)
+        else:  # <p_u, p_v> / rho + s <q~_u, v_v>, as the index scores
+            score = self.item_item((p_u, features["user_id"], p_v, features["item_id"]))
+        return {"rating": rating, "score": score}
 
 
 def scann_options(catalogue_size: int) -> dict:

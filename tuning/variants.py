@@ -100,9 +100,9 @@ class PopularityPrior:
 def prior_ndcg(model, data, split, betas: Sequence[float], temperature: float, k: int = 10) -> dict:
     """{beta: NDCG@k of protocol T on the validation interactions} with the
     popularity prior of each beta (0 = the model's own scores); test unused."""
-    from afetler_tf.data.schema import Split
+    from afetler_tf import train as training
     from afetler_tf.evaluate import evaluate
-    validation = Split(split.kind, split.seed, split.train, split.validation.iloc[:0], split.validation)
+    validation = training.validation_split(split)
     return {str(beta): evaluate(PopularityPrior(model, split.train, beta, temperature), data, validation,
                                 protocols=("T",), k=k)["T"][f"ndcg@{k}"] for beta in betas}
 

@@ -28,7 +28,7 @@ from afetler_tf.features import FeatureSpace, ItemFeatures, UserFeatures
 from afetler_tf.layers.fusion import AdaptiveFusion
 from afetler_tf.layers.item_item import ItemItemChannel
 from afetler_tf.layers.mcau import MCAU
-from afetler_tf.models import item_item, new_items
+from afetler_tf.models import ease, item_item, new_items
 from afetler_tf.models.base import Recommender
 from afetler_tf.models.gan import NewItemTower
 from afetler_tf.models.negative_bank import NegativeBank
@@ -88,7 +88,9 @@ class AfetlerNetwork(tfrs.models.Model):
                                                                   name="content_bias"))
                              if acfg.ranking_head else None)
         # Filled in closed form after stage 1 (models.item_item); neutral until then.
-        self.item_item = (ItemItemChannel(space.user_ids, space.item_ids, acfg.item_item_rank,
+        # Its rank is capped at the number of items (an items x items matrix has no more).
+        self.item_item = (ItemItemChannel(space.user_ids, space.item_ids,
+                                          min(acfg.item_item_rank, len(space.item_ids)),
                                           cfg.tower_units[-1], name="item_item")
                           if acfg.item_item else None)
         self.retrieval = retrieval_task(self._temperature)
@@ -97,6 +99,10 @@ class AfetlerNetwork(tfrs.models.Model):
         self.bank = NegativeBank(acfg.negative_bank, cfg.tower_units[-1]) if acfg.negative_bank else None
         # afetler.negatives="catalogue": raw features of every training item, in
         # the id vocabulary's order (row r = vocabulary index r + 1).
+        if acfg.item_item and len(space.item_ids) > ease.MAX_ITEMS:
+            raise ValueError(
+                f"afetler.item_item fits EASE, a dense {len(space.item_ids):,} x {len(space.item_ids):,} "
+                f"inverse; above {ease.MAX_ITEMS:,} items switch it off: --set afetler.item_item=false")
         self._catalogue = None
         if acfg.negatives == "catalogue":
             if len(space.item_ids) > CATALOGUE_SOFTMAX_LIMIT:

@@ -1,0 +1,193 @@
+"""EASE (models.ease) and AFETLER's item-item channel (layers.item_item, models.item_item)."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import tensorflow as tf
+
+from afetler_tf.config import Config
+from afetler_tf.layers.item_item import ItemItemChannel
+from afetler_tf.models import build_model, ease, item_item
+
+X = np.array([[1, 1, 0], [1, 0, 1], [0, 1, 1], [1, 1, 1]], float)  # 4 users x 3 items
+
+
+def test_ease_two_items_by_hand():
+    """Two items: column 2 regressed on item 1 alone, B_12 = G_12 / (G_11 + lambda)."""
+    x = np.array([[1, 1], [1, 0], [0, 1], [1, 1]], float)  # G = [[3, 2], [2, 3]]
+    b = ease.ease_weights(x, penalty=2.0)
+    np.testing.assert_allclose(b, [[0.0, 2 / 5], [2 / 5, 0.0]])
+
+
+def test_ease_columns_are_ridge_fits_without_the_item_itself():
+    lam = 1.5
+    b = ease.ease_weights(X, lam)
+    for j in range(3):
+        others = [i for i in range(3) if i != j]
+        a = X[:, others]
+        expected = np.linalg.solve(a.T @ a + lam * np.eye(2), a.T @ X[:, j])
+        np.testing.assert_allclose(b[others, j], expected, atol=1e-12)
+        assert b[j, j] == 0.0
+
+
+def test_ease_refuses_bad_penalty_and_low_rank_bad_rank():
+    with pytest.raises(ValueError, match="penalty > 0"):
+        ease.ease_weights(X, 0.0)
+    with pytest.raises(ValueError, match=r"rank must be in \[1, 3\]"):
+        ease.low_rank(np.eye(3), 4)
+
+
+def test_low_rank_is_the_truncated_svd():
+    b = ease.ease_weights(X, 1.0)
+    w, v = ease.low_rank(b, 3)
+    np.testing.assert_allclose(w @ v.T, b, atol=1e-12)  # full rank: exact
+    w, v = ease.low_rank(b, 1)
+    s = np.linalg.svd(b, compute_uv=False)
+    assert np.linalg.norm(b - w @ v.T) == pytest.approx(np.sqrt(np.sum(s[1:] ** 2)))
+
+
+def test_interaction_matrix_counts_repeats_once_and_leaves_unknown_ids_out():
+    frame = pd.DataFrame({"user_id": ["a", "a", "b", "zz"], "item_id": ["1", "1", "2", "1"]})
+    x = ease.interaction_matrix(frame, pd.Index(["a", "b"]), pd.Index(["1", "2", "3"]))
+    np.testing.assert_array_equal(x, [[1, 0, 0], [0, 1, 0]])
+
+
+def test_ease_recommender_scores_x_b_and_reloads(tiny_data, tiny_split, tmp_path):
+    model = build_model(Config(model="ease").replace(ease={"penalty": 3.0}))
+    model.fit(tiny_data, tiny_split, verbose=0)
+    train = tiny_split.train
+    users = sorted(train.user_id.unique())[:3]
+    items = sorted(train.item_id.unique())
+    x = ease.interaction_matrix(train, pd.Index(sorted(train.user_id.unique())), pd.Index(items))
+    b = ease.ease_weights(x, 3.0)
+    expected = x[:3] @ b
+    np.testing.assert_allclose(model.score_all(users, items), expected, atol=1e-9)
+    np.testing.assert_allclose(model.score([users[1]], [items[4]]), [expected[1, 4]], atol=1e-9)
+    assert not model.score_all(["nobody"], items).any()
+    assert not model.score_all(users, ["no-such-item"]).any()
+    model.save(str(tmp_path))
+    again = build_model(Config(model="ease"))
+    again.load(str(tmp_path), tiny_data, tiny_split)
+    np.testing.assert_allclose(again.score_all(users, items), expected, atol=1e-9)
+
+
+def test_the_channel_by_hand():
+    """query = [p_u / rho ‖ s q~_u], candidate = [p_v ‖ v_v], rho = sqrt(p^T M p)."""
+    channel = ItemItemChannel(["u"], ["i", "j"], rank=1, dim=2)
+    p_u = tf.constant([[1.0, 0.0]])
+    np.testing.assert_allclose(channel.query(p_u, tf.constant(["u"])), [[1.0, 0.0, 0.0]])  # neutral
+    channel.assign(user_table=[[3.0]], item_table=[[2.0], [-1.0]], history_table=[[0.0], [0.0]],
+                   moment=np.diag([4.0, 1.0]), share=0.5)
+    np.testing.assert_allclose(channel.query(p_u, tf.constant(["u"])), [[0.5, 0.0, 1.5]])
+    np.testing.assert_allclose(channel.candidate(tf.constant([[1.0, 1.0]]), tf.constant(["i"])),
+                               [[1.0, 1.0, 2.0]])
+    score = channel((p_u, tf.constant(["u"]), tf.constant([[1.0, 1.0]]), tf.constant(["i"])))
+    assert float(score[0]) == pytest.approx(0.5 + 0.5 * 3.0 * 2.0)
+    # Unknown ids: no item-item score (row 0 stays zero).
+    np.testing.assert_allclose(channel.query(p_u, tf.constant(["new"])), [[0.5, 0.0, 0.0]])
+    np.testing.assert_allclose(channel.candidate(tf.constant([[1.0, 1.0]]), tf.constant(["new"])),
+                               [[1.0, 1.0, 0.0]])
+
+
+def test_the_channel_validates_and_serializes():
+    with pytest.raises(ValueError, match="rank and dim"):
+        ItemItemChannel(["u"], ["i"], rank=0, dim=2)
+    channel = ItemItemChannel(["u", "w"], ["i"], rank=2, dim=3, name="ch")
+    with pytest.raises(ValueError, match=r"user_table must have shape \(2, 2\)"):
+        channel.assign(np.zeros((3, 2)), np.zeros((1, 2)), np.zeros((1, 2)), np.eye(3), 0.1)
+    with pytest.raises(ValueError, match="share must be >= 0"):
+        channel.set_share(-0.1)
+    clone = ItemItemChannel.from_config(channel.get_config())
+    assert (clone.user_vocabulary, clone.item_vocabulary, clone.rank, clone.dim) == (
+        ["u", "w"], ["i"], 2, 3)
+    assert not channel.trainable_weights
+
+
+def test_normalised_queries_have_unit_rms_scores():
+    rng = np.random.default_rng(0)
+    q, v = rng.normal(size=(5, 3)), rng.normal(size=(7, 3))
+    q[2] = 0.0
+    out = item_item.normalised_queries(q, v)
+    rms = np.sqrt(np.mean((out @ v.T) ** 2, axis=1))
+    np.testing.assert_allclose(rms[[0, 1, 3, 4]], 1.0)
+    assert not out[2].any()
+
+
+def tiny_config(**afetler):
+    return Config(model="afetler").replace(
+        train={"epochs": 2, "batch_size": 64, "learning_rate": 0.01, "patience": 2},
+        tower={"embedding_dim": 8, "tower_units": [16, 8], "ranking_units": [16]},
+        afetler={"user_taste": False, **afetler})
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_data, tiny_split):
+    model = build_model(tiny_config())
+    return model, model.fit(tiny_data, tiny_split, verbose=0)
+
+
+def test_fit_sets_the_channel_and_picks_the_best_validation_share(trained, tiny_data, tiny_split):
+    from afetler_tf import train as training
+    model, history = trained
+    channel, fitted = model.network.item_item, history["item_item"]
+    n_items = len(model.space.item_ids)
+    assert channel.rank == min(64, n_items)  # capped at the catalogue
+    scores = {float(s): v for s, v in fitted["val_ndcg@10"].items()}
+    assert set(scores) == set(item_item.SHARES)
+    assert fitted["share"] == max(scores, key=lambda s: (round(scores[s], 6), -s))
+    assert float(channel.share.numpy()) == pytest.approx(fitted["share"])
+    assert training.validation_ndcg(model, tiny_data, tiny_split) == pytest.approx(
+        scores[fitted["share"]], abs=1e-6)
+    # The tables are EASE's: <q_u, v_v> of a user is x_u B, up to the user's scale.
+    items = pd.Index(channel.item_vocabulary)
+    users = pd.Index(channel.user_vocabulary)
+    x = ease.interaction_matrix(tiny_split.train, users, items)
+    b = ease.ease_weights(x, model.config.ease.penalty)
+    scores_ii = channel.user_table.numpy()[1:] @ channel.item_table.numpy()[1:].T
+    exact = x @ b
+    for row in range(3):
+        ratio = scores_ii[row] / exact[row]
+        assert np.allclose(ratio, ratio[0], rtol=1e-3)  # rank = n_items: the full B
+    # Retrieval vectors are [p_u / rho ‖ s q~_u] and [p_v ‖ v_v].
+    d = model.config.tower.tower_units[-1]
+    u, i = model.user_vectors(["u0"]), model.item_vectors([items[0]])
+    assert u.shape == i.shape == (1, d + channel.rank)
+    np.testing.assert_allclose(i[0, :d], model.network.candidate_tower(
+        model.space.item_features([items[0]])).numpy()[0], atol=1e-6)
+    assert model.tower_user_vectors(["u0"]).shape == (1, d)
+
+
+def test_growing_histories_refresh_the_users_rows(trained, tiny_split):
+    model, _ = trained
+    channel = model.network.item_item
+    before = channel.user_table.numpy().copy()
+    source = model._history_source
+    try:
+        model.add_history(tiny_split.validation)
+        after = channel.user_table.numpy()
+        expected = item_item.user_rows(channel, pd.concat([tiny_split.train, tiny_split.validation]))
+        np.testing.assert_allclose(after[1:], expected, atol=1e-5)
+        assert not np.allclose(after, before)
+    finally:
+        model._history_source = source
+        channel.user_table.assign(before)
+
+
+def test_the_channel_is_a_switch_and_the_base_has_none(tiny_data, tiny_split):
+    off = build_model(tiny_config(item_item=False))
+    off._prepare(tiny_data, tiny_split)
+    assert off.network.item_item is None and off.query_encoder is off.network.query_tower
+    base = build_model(Config(model="two_tower"))
+    base._prepare(tiny_data, tiny_split)
+    assert base.network.item_item is None
+
+
+def test_the_saved_model_keeps_the_channel(trained, tiny_data, tiny_split, tmp_path):
+    model, _ = trained
+    model.save(str(tmp_path))
+    again = build_model(tiny_config())
+    again.load(str(tmp_path), tiny_data, tiny_split)
+    users, items = ["u0", "u1"], list(again.space.item_ids[:5])
+    np.testing.assert_allclose(again.score_all(users, items), model.score_all(users, items), atol=1e-5)
+    assert float(again.network.item_item.share.numpy()) == pytest.approx(
+        float(model.network.item_item.share.numpy()))
