@@ -212,7 +212,8 @@ def afetler_targets(groups: dict) -> str:
 
     def at_least(value, bound):  # a mean that prints as the bound meets it
         return value >= bound - 1e-9
-    ease = (f" EASE alone (AFETLER's item-item channel is a rank-64 EASE): NDCG@10 "
+    rank = groups["afetler"][0].get("config", {}).get("afetler", {}).get("item_item_rank", 64)
+    ease = (f" EASE alone (AFETLER's item-item channel is a rank-{rank} EASE): NDCG@10 "
             f"{mean('ease', 'T', 'ndcg@10'):.4f}, P@10 {mean('ease', 'T', 'precision@10'):.4f}."
             if "ease" in groups else "")
     return (f"Targets (AFETLER, means over seeds 1-3): protocol R best of every model on "

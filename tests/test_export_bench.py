@@ -13,7 +13,8 @@ def test_bench_rows_and_table(tmp_path_factory, tiny_data, monkeypatch):
     exporter.warm_up(result)
     inputs = InputSpecs.from_model(result.model)
     features = bench.request_features(result, bench.BATCH)
-    ids, vectors = bench.synthetic_catalogue(300, 8)
+    width = result.model.item_vectors(["i0"]).shape[1]  # d = 8 + the item-item channel's rank
+    ids, vectors = bench.synthetic_catalogue(300, width)
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5) and ids[2] == "s2"
     rows = bench.bench_catalogue(result, inputs, "synthetic-300", ids, vectors, features,
                                  scann=bench.scann_version())
@@ -22,7 +23,7 @@ def test_bench_rows_and_table(tmp_path_factory, tiny_data, monkeypatch):
     assert 0 < exact["p50_ms_1"] <= exact["p99_ms_1"] and exact["p50_ms_256"] > 0
     assert rows[1]["index"] == "scann" and (rows[1].get("status") == "not installed"
                                             or rows[1]["recall@10"] > 0.5)
-    report = {"run": "r", "model": "afetler", "dimension": 8, "k": 10, "batch": 256, "cpus": 2,
+    report = {"run": "r", "model": "afetler", "dimension": width, "k": 10, "batch": 256, "cpus": 2,
               "tensorflow": "2.20.0", "scann": None, "rows": rows, "bench_seconds": 1.0}
     text = bench_report.markdown(report)
     assert "| synthetic-300 | 300 | brute_force |" in text and "recall@10" in text

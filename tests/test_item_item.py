@@ -191,3 +191,29 @@ def test_the_saved_model_keeps_the_channel(trained, tiny_data, tiny_split, tmp_p
     np.testing.assert_allclose(again.score_all(users, items), model.score_all(users, items), atol=1e-5)
     assert float(again.network.item_item.share.numpy()) == pytest.approx(
         float(model.network.item_item.share.numpy()))
+
+
+def test_the_report_line_reads_what_the_runs_recorded():
+    from afetler_tf import benchmark_report
+    fit = {"rank": 64, "penalty": 500.0}
+    runs = [{"item_item": dict(fit, share=0.3, **{"val_ndcg@10": {"0.0": 0.19, "0.3": 0.21}})},
+            {"item_item": dict(fit, share=0.1, **{"val_ndcg@10": {"0.0": 0.20, "0.1": 0.20}})},
+            {"item_item": {}}]  # a run without the channel: skipped
+    line = benchmark_report.item_item_line(runs)
+    assert "2 seeds" in line and "rank-64 EASE (penalty 500)" in line and "s = 0.3, 0.1" in line
+    assert "0.1950 with the towers alone, 0.2050 with the channel" in line
+    assert benchmark_report.item_item_line([{}]) == ""
+
+
+def test_the_targets_line_names_ease_alone():
+    from afetler_tf import benchmark_report
+
+    def run(label, ndcg, p10):
+        return {"label": label, "metrics": {"R": {c: 0.5 for c in ("mse", "mae", "rmse", "accuracy@10",
+                                                                    "precision@10", "roc_auc@10")},
+                                            "T": {"ndcg@10": ndcg, "precision@10": p10}}}
+    groups = {"two_tower": [run("two_tower", 0.40, 0.33)], "afetler": [run("afetler", 0.44, 0.36)],
+              "ease": [run("ease", 0.43, 0.35), run("ease", 0.44, 0.36)]}
+    line = benchmark_report.afetler_targets(groups)
+    assert "EASE alone (AFETLER's item-item channel is a rank-64 EASE): NDCG@10 0.4350, P@10 0.3550." in line
+    assert "+10.0% NDCG@10 over the two-tower base 0.4000" in line
