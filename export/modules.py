@@ -114,15 +114,18 @@ class RankerModule(tf.Module):
 def scann_options(catalogue_size: int) -> dict:
     """ScaNN tree/quantisation settings scaled to the catalogue.
 
-    About sqrt(n) leaves (at most 2000), a third of them searched (at least
-    8), asymmetric hashing with 2 dimensions per block, and exact re-scoring
-    of the best 500 candidates: recall@10 >= 0.95 against BruteForce even on
-    1M random unit vectors (``python -m export.bench``), where real item
-    vectors, which cluster, are easier.
+    About sqrt(n) leaves (at most 2000), 60% of them searched (at least 8),
+    asymmetric hashing with 1 dimension per block, and exact re-scoring of
+    the best 4000 candidates: recall@10 0.97 against BruteForce on 1M random
+    unit vectors of AFETLER's width (96: the towers' 32 + the item-item
+    channel's 64) at about 4 ms a request (``python -m export.bench``), where
+    real item vectors, which cluster, are easier. (At d = 32, a third of the
+    leaves, 2 dimensions per block and 500 candidates reached 0.98; at
+    d = 96 they reach 0.71.)
     """
     leaves = max(1, min(2000, round(catalogue_size ** 0.5)))
-    return {"num_leaves": leaves, "num_leaves_to_search": min(leaves, max(8, leaves // 3)),
-            "dimensions_per_block": 2, "num_reordering_candidates": min(500, catalogue_size),
+    return {"num_leaves": leaves, "num_leaves_to_search": min(leaves, max(8, round(0.6 * leaves))),
+            "dimensions_per_block": 1, "num_reordering_candidates": min(4000, catalogue_size),
             "training_iterations": 12}
 
 

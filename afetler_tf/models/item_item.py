@@ -44,6 +44,9 @@ class ChannelEncoder(tf.keras.Model):
             raise ValueError(f"side must be 'query' or 'candidate', got {side!r}.")
         self.encoder, self.channel, self.side = encoder, channel, side
 
+    def get_config(self) -> dict:  # the encoder and channel are the caller's objects
+        return {"side": self.side, "name": self.name}
+
     def call(self, features, training=False):
         p = self.encoder(features, training=training)
         if self.side == "query":
