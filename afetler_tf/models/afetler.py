@@ -97,12 +97,12 @@ class AfetlerNetwork(tfrs.models.Model):
         self.ranking = tfrs.tasks.Ranking(loss=tf.keras.losses.MeanSquaredError(
             reduction=tf.keras.losses.Reduction.NONE))  # (batch,); mean taken in compute_loss
         self.bank = NegativeBank(acfg.negative_bank, cfg.tower_units[-1]) if acfg.negative_bank else None
-        # afetler.negatives="catalogue": raw features of every training item, in
-        # the id vocabulary's order (row r = vocabulary index r + 1).
         if acfg.item_item and len(space.item_ids) > ease.MAX_ITEMS:
             raise ValueError(
                 f"afetler.item_item fits EASE, a dense {len(space.item_ids):,} x {len(space.item_ids):,} "
                 f"inverse; above {ease.MAX_ITEMS:,} items switch it off: --set afetler.item_item=false")
+        # afetler.negatives="catalogue": raw features of every training item, in
+        # the id vocabulary's order (row r = vocabulary index r + 1).
         self._catalogue = None
         if acfg.negatives == "catalogue":
             if len(space.item_ids) > CATALOGUE_SOFTMAX_LIMIT:
