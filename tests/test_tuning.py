@@ -273,15 +273,20 @@ def test_compare_writes_default_vs_tuned(tiny_data, tmp_path, fake_training, mon
 
 def test_variants_table_averages_each_configuration_over_its_seeds(tmp_path):
     from tuning import variants
-    runs = [{"label": "a", "seed": 2, "best_val_ndcg@10": 0.3, "best_val_rating_mse": 0.8},
+    runs = [{"label": "a", "seed": 2, "best_val_ndcg@10": 0.3, "best_val_rating_mse": 0.8,
+             "fitted_val_ndcg@10": 0.4},
             {"label": "b", "seed": 1, "best_val_ndcg@10": 0.5, "best_val_rating_mse": None},
-            {"label": "a", "seed": 1, "best_val_ndcg@10": 0.1, "best_val_rating_mse": 1.0}]
+            {"label": "a", "seed": 1, "best_val_ndcg@10": 0.1, "best_val_rating_mse": 1.0,
+             "fitted_val_ndcg@10": 0.2},
+            {"label": "ease", "seed": 1, "best_val_ndcg@10": None, "best_val_rating_mse": None,
+             "fitted_val_ndcg@10": 0.25}]
     path = tmp_path / "v.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in runs))
     assert variants.main(["--render", "--out", str(path)]) == 0
     table = (tmp_path / "v.md").read_text()
-    assert "| a | 1, 2 | 0.2000 | 0.1000 / 0.3000 | 0.9000 |" in table
-    assert "| b | 1 | 0.5000 | 0.5000 | – |" in table
+    assert "| a | 1, 2 | 0.2000 | 0.1000 / 0.3000 | 0.9000 | 0.3000 |" in table
+    assert "| b | 1 | 0.5000 | 0.5000 | – | – |" in table  # runs from before the fitted column
+    assert "| ease | 1 | – | – | – | 0.2500 |" in table  # no early stopping: the fitted figure only
     assert table.index("| a |") < table.index("| b |")  # first-seen order
 
 

@@ -44,7 +44,10 @@ Each row: an ordinary fit (MovieLens-100k, random split, the seeds listed as
 split and training seed), early-stopped on the validation split (10% of the
 training part); the figures are what early stopping saw: the best validation
 NDCG@10 (protocol T over the validation interactions) and the ranking
-stage's best validation rating MSE. The test split is never scored here.
+stage's best validation rating MSE; "fitted" is the validation NDCG@10 of
+the whole fitted model (for AFETLER after its item-item channel, for a
+model without early stopping such as EASE its only figure). The test split
+is never scored here.
 Regenerate a row with `python -m tuning.variants --label ... --seeds 1 2
 --set ...` (each run's overrides are in `benchmarks/variants.jsonl`), then
 `--render`. The runs shared 2 CPUs three or four at a time.
@@ -119,12 +122,15 @@ def run_variant(label: str, model: str, seed: int, overrides: Sequence[str],
     history = recommender.fit(data, split, verbose=0)
     seconds = round(time.time() - start, 1)
     prior = prior_ndcg(recommender, data, split, priors, config.retrieval_temperature) if priors else {}
+    from afetler_tf import train as training
+    fitted = training.validation_ndcg(recommender, data, split)
     return {"label": label, "model": model, "seed": seed, "overrides": list(overrides),
             "retrieval_temperature": config.retrieval_temperature,
             "negatives": config.afetler.negatives if model == "afetler" else "batch",
             "best_val_ndcg@10": history.get("best_val_ndcg@10"),
             "val_ndcg@10": history.get("val_ndcg@10", []),
             "best_val_rating_mse": rating_mse(history, config.tower.rating_weight),
+            "fitted_val_ndcg@10": fitted,
             "seconds": seconds, **({"prior_val_ndcg@10": prior} if prior else {})}
 
 
@@ -146,17 +152,23 @@ def markdown(runs: Sequence[dict]) -> str:
     """Mean (and per-seed values) of each label's validation figures, in first-seen order."""
     labels = list(dict.fromkeys(r["label"] for r in runs))
     lines = [HEADER,
-             "| configuration | seeds | val NDCG@10 (mean) | per seed | val rating MSE (mean) |",
-             "|---|---|---|---|---|"]
+             "| configuration | seeds | val NDCG@10 (mean) | per seed | val rating MSE (mean) "
+             "| fitted val NDCG@10 (mean) |",
+             "|---|---|---|---|---|---|"]
     for label in labels:
         rows = sorted((r for r in runs if r["label"] == label), key=lambda r: r["seed"])
         ndcg = [r["best_val_ndcg@10"] for r in rows]
-        mse = [r["best_val_rating_mse"] for r in rows if r["best_val_rating_mse"] is not None]
         seeds = ", ".join(str(r["seed"]) for r in rows)
-        per_seed = " / ".join(f"{v:.4f}" for v in ndcg)
-        mean_mse = f"{np.mean(mse):.4f}" if mse else "–"
-        lines.append(f"| {label} | {seeds} | {np.mean(ndcg):.4f} | {per_seed} | {mean_mse} |")
+        cells = [_mean(ndcg), " / ".join("–" if v is None else f"{v:.4f}" for v in ndcg),
+                 _mean([r["best_val_rating_mse"] for r in rows]),
+                 _mean([r.get("fitted_val_ndcg@10") for r in rows])]
+        lines.append(f"| {label} | {seeds} | " + " | ".join(cells) + " |")
     return "\n".join(lines + prior_table(runs)) + "\n"
+
+
+def _mean(values: Sequence[Optional[float]]) -> str:
+    """Mean of the values, or "–" unless every run recorded one."""
+    return "–" if not values or None in values else f"{np.mean(values):.4f}"
 
 
 PRIOR_HEADER = """
@@ -191,8 +203,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if not args.render:
         for seed in args.seeds:
             result = run_variant(args.label, args.model, seed, args.set, args.popularity_prior)
-            print(f"{args.label} (seed {seed}): best val NDCG@10 {result['best_val_ndcg@10']:.4f}, "
-                  f"{result['seconds']:.0f} s", flush=True)
+            best = result["best_val_ndcg@10"]
+            print(f"{args.label} (seed {seed}): best val NDCG@10 "
+                  f"{'–' if best is None else f'{best:.4f}'}, fitted model "
+                  f"{result['fitted_val_ndcg@10']:.4f}, {result['seconds']:.0f} s", flush=True)
             os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
             with open(args.out, "a") as f:  # one line per finished run: a kill loses at most one
                 f.write(json.dumps(result) + "\n")
