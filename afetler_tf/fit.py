@@ -11,6 +11,9 @@ Examples::
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
+import fcntl
 import json
 import os
 import sys
@@ -18,7 +21,7 @@ import tempfile
 import time
 from typing import Optional, Sequence
 
-from afetler_tf.config import MODELS, SPLITS, Config
+from afetler_tf.config import MODELS, SPLITS, Config, parse_setting
 from afetler_tf.distribute import STRATEGIES
 
 PRIMARY = {"R": ["rmse", "mae", "accuracy@10", "precision@10", "roc_auc@10"],
@@ -34,12 +37,15 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument("--data", help="'movielens-100k' (default) or a folder of your own logs")
     p.add_argument("--split", choices=SPLITS)
     p.add_argument("--seed", type=int, help="seed of the split and of training")
-    p.add_argument("--epochs", type=int)
+    p.add_argument("--epochs", type=int,
+                   help="maximum epochs of the chosen model (train.epochs; mf: mf.epochs; deepfm: "
+                        "deepfm.epochs); refused for models fitted in one pass")
     p.add_argument("--out", help="run directory (default: runs/<model>-<split>-<seed>)")
     p.add_argument("--relevant", choices=("all", "liked"), default="all",
                    help="protocol T relevance: every test item, or those rated >= 4")
     p.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
-                   help="override any config field, e.g. --set afetler.temperature=0.2 (JSON values)")
+                   help="override any config field, e.g. --set afetler.temperature=0.2; values are typed "
+                        "by the field: true/false/1/0, numbers, null, [64,32] or 64,32, strings")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.add_argument("--strategy", choices=STRATEGIES, default="default",
                    help="tf.distribute strategy; multiworker and parameter_server read TF_CONFIG")
@@ -54,8 +60,19 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+# The config section whose ``epochs`` --epochs sets, per model; the other
+# models (popularity, random, category_popularity, content_bias, ease) are
+# fitted in one pass, without epochs.
+EPOCHS_SECTION = {"afetler": "train", "two_tower": "train", "content_tower": "train",
+                  "mf": "mf", "deepfm": "deepfm"}
+
+
 def resolve_config(args: argparse.Namespace) -> Config:
-    """Config file, then flags, then --set overrides (later wins)."""
+    """Config file, then flags, then --set overrides (later wins).
+
+    Raises:
+        ValueError: a flag or value is invalid (checked here, before any data is read).
+    """
     config = Config.from_json(args.config) if args.config else Config()
     raw = config.to_dict()
     if args.model:
@@ -66,13 +83,23 @@ def resolve_config(args: argparse.Namespace) -> Config:
     if args.seed is not None:
         raw["train"]["seed"] = args.seed
     if args.epochs is not None:
-        raw["train"]["epochs"] = args.epochs
+        if args.epochs < 1:
+            raise ValueError(f"--epochs must be >= 1, got {args.epochs}")
+        section = EPOCHS_SECTION.get(raw["model"])
+        if section is None:
+            raise ValueError(f"--epochs: model {raw['model']!r} is fitted in one pass, not by "
+                             f"epochs; drop --epochs (models trained by epochs: "
+                             f"{', '.join(EPOCHS_SECTION)}).")
+        raw[section]["epochs"] = args.epochs
     for item in args.set:
         _apply_override(raw, item)
     return Config.from_dict(raw, where="command line")
 
 
 def _apply_override(raw: dict, item: str) -> None:
+    """Applies ``--set SECTION.FIELD=VALUE`` to ``raw`` (Config.to_dict), the
+    value typed by the field (``config.parse_setting``: booleans true/false/1/0,
+    numbers, null, lists of integers, strings)."""
     key, sep, value = item.partition("=")
     path = key.split(".")
     if not sep or len(path) != 2 or path[0] not in raw or not isinstance(raw[path[0]], dict):
@@ -81,19 +108,64 @@ def _apply_override(raw: dict, item: str) -> None:
     if path[1] not in raw[path[0]]:
         raise ValueError(f"--set {item!r}: unknown field {path[1]!r}; valid: {sorted(raw[path[0]])}")
     try:
-        raw[path[0]][path[1]] = json.loads(value)
-    except json.JSONDecodeError:
-        raw[path[0]][path[1]] = value  # a bare string
+        raw[path[0]][path[1]] = parse_setting(path[0], path[1], value)
+    except ValueError as e:
+        raise ValueError(f"--set {item!r}: {e}") from None
+
+
+LOCK = ".lock"  # resume.LOCK (resume imports TensorFlow)
+
+
+class RunLockedError(RuntimeError):
+    """Another process holds the lock of the run directory."""
+
+
+def acquire_run_lock(out: str):
+    """Takes ``out/.lock`` (an exclusive, non-blocking ``flock``) and writes
+    this process's id into it; returns the open file, whose closing (or the
+    process's end, crash or kill included) releases the lock.
+
+    Raises:
+        RunLockedError: another process holds it (its id in the message).
+    """
+    os.makedirs(out, exist_ok=True)
+    path = os.path.join(out, LOCK)
+    while True:
+        handle = open(path, "a+")
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as e:
+            if e.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                handle.close()
+                raise
+            handle.seek(0)
+            pid = handle.read().strip() or "unknown"
+            handle.close()
+            raise RunLockedError(f"another fit is running in {out} (pid {pid}); wait for it to "
+                                 f"end, or choose another --out.") from None
+        try:  # the holder before us may have removed the file (resume.forget_run): retry
+            same = os.fstat(handle.fileno()).st_ino == os.stat(path).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        handle.close()
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"{os.getpid()}\n")
+    handle.flush()
+    return handle
 
 
 def results_table(metrics: dict) -> str:
+    """One line per protocol; a "none" split's validation scores are labelled so."""
     lines = []
     for protocol, names in PRIMARY.items():
-        values = metrics.get(protocol)
-        if not values:
-            continue
-        cells = [f"{n} {values[n]:.4f}" for n in names if n in values]
-        lines.append(f"  {protocol}: " + "  ".join(cells))
+        for key, label in ((protocol, protocol), (f"{protocol}_validation", f"{protocol} (validation)")):
+            values = metrics.get(key)
+            if values:
+                cells = [f"{n} {values[n]:.4f}" for n in names if n in values]
+                lines.append(f"  {label}: " + "  ".join(cells))
     return "\n".join(lines)
 
 
@@ -120,20 +192,26 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     out = args.out or f"runs/{config.model}-{config.data.split}-{config.data.seed}"
     chief = distribute.is_chief(tf_config)
     config_dict = json.loads(config.to_json())
-    if chief:
-        try:
-            status = resume.check_run_dir(out, config_dict, args.overwrite)
-        except resume.RunDirError as e:
-            print(f"error: {e}", file=sys.stderr)
-            return 2
-        if status == "resume":
-            print(f"resuming the unfinished run in {out}/ (same config); finished stages and "
-                  f"epochs are kept", flush=True)
-        resume.mark_run(out, config_dict, "running", strategy=args.strategy)
-    code = _train(args, config, config_dict, out, chief, tf_config,
-                  strategy if args.strategy != "default" else None)
-    if code and chief and status != "resume":  # failed before training (e.g. bad data): no run
-        resume.forget_run(out)
+    with contextlib.ExitStack() as stack:
+        if chief:
+            try:  # one fit per run directory: held until this process ends
+                stack.enter_context(acquire_run_lock(out))
+            except (RunLockedError, OSError) as e:
+                print(f"error: {e}", file=sys.stderr)
+                return 2
+            try:
+                status = resume.check_run_dir(out, config_dict, args.overwrite)
+            except resume.RunDirError as e:
+                print(f"error: {e}", file=sys.stderr)
+                return 2
+            if status == "resume":
+                print(f"resuming the unfinished run in {out}/ (same config); finished stages and "
+                      f"epochs are kept", flush=True)
+            resume.mark_run(out, config_dict, "running", strategy=args.strategy)
+        code = _train(args, config, config_dict, out, chief, tf_config,
+                      strategy if args.strategy != "default" else None)
+        if code and chief and status != "resume":  # failed before training (e.g. bad data): no run
+            resume.forget_run(out)
     return code
 
 

@@ -8,9 +8,15 @@ This is the Python API behind ``python -m afetler_tf.fit``::
 
 A run directory holds ``config.json`` (the resolved config), ``metrics.json``
 (keyed by protocol, then metric), ``history.json``, ``report.md``, plots and
-``weights/``; tower models also write the item index ``index/item_vectors.npz``
-and a run may hold items added later (``added_items.csv``; see
-:mod:`afetler_tf.catalogue`). Every file a later step reads is written atomically.
+``weights/``, and ``data/``, the tables the model was trained on
+(:mod:`afetler_tf.run_data`), so the folder is self-contained: it is
+restored without the data folder, from any directory. Tower models also
+write the item index ``index/item_vectors.npz`` and a run may hold items
+added later (``added_items.csv``; see :mod:`afetler_tf.catalogue`). Every
+file a later step reads is written atomically.
+
+A "none" split has no test set: its ``metrics.json`` holds protocols R and T
+scored on the validation carve-out, under ``R_validation`` / ``T_validation``.
 """
 
 from __future__ import annotations
@@ -21,9 +27,12 @@ import inspect
 import json
 import os
 import time
+import warnings
 from typing import Optional
 
-from afetler_tf import catalogue, report
+import tensorflow as tf
+
+from afetler_tf import catalogue, report, run_data
 from afetler_tf.config import Config
 from afetler_tf.data import Dataset, Split, load_dataset, make_split
 from afetler_tf.evaluate import evaluate
@@ -79,13 +88,26 @@ def run(config: Config, out_dir: Optional[str] = None, verbose: int = 1,
     fit_seconds = time.time() - t0
     if verbose:
         print(f"trained in {fit_seconds:.1f}s; evaluating ...", flush=True)
-    protocols = ("R", "T", "C") if split.kind == "cold-items" else ("R", "T")
-    metrics = evaluate(model, data, split, protocols=protocols, relevant=relevant,
-                       like_threshold=config.data.like_threshold)
+    metrics = _evaluate(model, data, split, relevant, config.data.like_threshold)
     result = RunResult(config, data, split, model, metrics, history, fit_seconds, time.time() - start)
     if out_dir:
         write_run(result, out_dir)
     return result
+
+
+def _evaluate(model: Recommender, data: Dataset, split: Split, relevant: str,
+              like_threshold: float) -> dict:
+    """The test protocols; for a "none" split, R and T on the validation carve-out."""
+    if split.kind == "none":
+        if split.validation.empty:
+            return {}
+        from afetler_tf.train import validation_split
+        scored = evaluate(model, data, validation_split(split), protocols=("R", "T"),
+                          relevant=relevant, like_threshold=like_threshold)
+        return {f"{protocol}_validation": values for protocol, values in scored.items()}
+    protocols = ("R", "T", "C") if split.kind == "cold-items" else ("R", "T")
+    return evaluate(model, data, split, protocols=protocols, relevant=relevant,
+                    like_threshold=like_threshold)
 
 
 def _fit(model: Recommender, data: Dataset, split: Split, verbose: int,
@@ -102,6 +124,7 @@ def _fit(model: Recommender, data: Dataset, split: Split, verbose: int,
 def write_run(result: RunResult, out_dir: str) -> None:
     """Writes config, metrics, history, weights, report and plots."""
     os.makedirs(out_dir, exist_ok=True)
+    run_data.write(out_dir, result.data, result.split)
     result.config.to_json(os.path.join(out_dir, "config.json"))
     report.write_metrics_json(os.path.join(out_dir, "metrics.json"), result.metrics)
     report.write_metrics_json(os.path.join(out_dir, "history.json"), result.history)
@@ -113,11 +136,37 @@ def write_run(result: RunResult, out_dir: str) -> None:
 
 
 def load_run(run_dir: str, verbose: int = 0) -> RunResult:
-    """Rebuilds a trained run from its directory (data reloaded and re-split)."""
+    """Rebuilds a trained run from its directory alone (:mod:`afetler_tf.run_data`).
+
+    A run written before runs stored their data is rebuilt from
+    ``config.data.source`` (reloaded and re-split), with a warning: that is
+    only right while the data there is unchanged.
+
+    Raises:
+        FileNotFoundError: ``run_dir`` is not a finished run.
+        ValueError: A damaged run folder (named file, what to do).
+    """
     config = Config.from_json(os.path.join(run_dir, "config.json"))
-    data, split = prepare(config, verbose)
+    stored = run_data.read(run_dir)
+    if stored is None:
+        warnings.warn(f"{run_dir} predates self-contained runs (no {run_data.FOLDER}/ folder): its "
+                      f"data is reloaded from {config.data.source!r}, which must be unchanged since "
+                      f"training (ids are matched by position). Fit the run again to store it.")
+        data, split = prepare(config, verbose)
+    else:
+        data, split = stored
     model = build_model(config)
-    model.load(os.path.join(run_dir, "weights"), data, split)
+    weights = os.path.join(run_dir, "weights")
+    if not os.path.isdir(weights):
+        raise FileNotFoundError(f"{weights} is missing: {run_dir} holds no trained model (did the "
+                                f"fit finish?). Fit again with python -m afetler_tf.fit --out "
+                                f"{run_dir} --overwrite.")
+    try:
+        model.load(weights, data, split)
+    except (tf.errors.NotFoundError, tf.errors.DataLossError, IndexError, OSError) as e:
+        raise ValueError(f"{weights}: the saved weights cannot be read ({type(e).__name__}: "
+                         f"{str(e).splitlines()[0] if str(e) else ''}): the run folder is damaged "
+                         f"or incomplete. Copy it again, or fit again with --overwrite.") from e
     catalogue.apply_added(run_dir, data, model)  # items added after training (add_items)
     with open(os.path.join(run_dir, "metrics.json")) as f:
         metrics = json.load(f)

@@ -38,27 +38,36 @@ def recommend(model: Recommender, data: Dataset, split: Split, user_id: str, k: 
     """The user's top-k catalogue items by retrieval score (seen items excluded).
 
     Unknown users are answered through the OOV path (profile-free vector).
+    Only items the user has not seen (with a finite score) are ranked, so the
+    table has ``min(k, unseen items)`` rows (``out.attrs``: "k" asked,
+    "unseen" the number of candidates, "capped" whether k exceeded it).
 
     Returns:
         DataFrame with rank, item_id, title, categories, score, and (with
         ``explain``) predicted_rating and because (history items the
         target-aware attention leaned on, with their channel and weight).
+
+    Raises:
+        ValueError: ``k`` < 1, or ``explain`` with a model without attention.
     """
-    if k <= 0:
-        raise ValueError(f"k must be positive, got {k!r}")
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise ValueError(f"k must be an integer >= 1, got {k!r}")
     catalogue = data.items["item_id"].to_numpy(object)
-    scores = model.score_all([user_id], catalogue)[0]
-    scores = np.where(np.isin(catalogue, list(seen_items(split, user_id))), -np.inf, scores)
-    top = np.argsort(-scores, kind="stable")[:k]
+    scores = np.asarray(model.score_all([user_id], catalogue)[0], np.float64)
+    # Candidates: the items the user has not seen (and the model can score).
+    unseen = np.flatnonzero(~np.isin(catalogue, list(seen_items(split, user_id))) & np.isfinite(scores))
+    order = np.argsort(-scores[unseen], kind="stable")
+    top = unseen[order[:k]]
     items = data.items.set_index("item_id")
     out = pd.DataFrame({"rank": np.arange(1, len(top) + 1), "item_id": catalogue[top],
                         "score": scores[top]})
+    out.attrs.update(k=int(k), unseen=int(len(unseen)), capped=bool(k > len(unseen)))
     out["title"] = items["title"].reindex(out["item_id"]).to_numpy() if "title" in items else ""
     out["categories"] = items["categories"].reindex(out["item_id"]).map("|".join).to_numpy()
     if explain:
         if not hasattr(model, "explain"):
             raise ValueError(f"Model {model.name!r} has no attention to explain; use afetler.")
-        explained = model.explain(user_id, list(out["item_id"]))
+        explained = model.explain(user_id, list(out["item_id"])) if len(out) else []
         titles = items["title"] if "title" in items else pd.Series(dtype=object)
         out["predicted_rating"] = [e["rating"] for e in explained]
         out["because"] = ["; ".join(f"{titles.get(h, h)} ({c}, {w:.2f})" for h, c, w in e["history"])
@@ -94,6 +103,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--explain", action="store_true",
                    help="show the history items the attention leaned on")
     args = p.parse_args(argv)
+    if args.k < 1 or args.users < 1:  # before the run (model and data) is loaded
+        flag, value = ("--k", args.k) if args.k < 1 else ("--users", args.users)
+        print(f"error: {flag} must be >= 1, got {value}", file=sys.stderr)
+        return 2
     from afetler_tf.pipeline import load_run
     try:
         result = load_run(args.run)
@@ -111,7 +124,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(table.to_string(index=False))
         return 0
     known = args.user in set(result.split.train["user_id"])
-    print(f"top {args.k} for user {args.user}" + ("" if known else " (unknown user: OOV profile)"))
+    print(f"top {len(table)} for user {args.user}" + ("" if known else " (unknown user: OOV profile)")
+          + (f" (--k {args.k} capped at the {table.attrs['unseen']} of the {len(result.data.items)} "
+             f"catalogue items the user has not seen)" if table.attrs.get("capped") else ""))
     with pd.option_context("display.max_colwidth", 120, "display.width", 200):
         print(table.to_string(index=False))
     return 0

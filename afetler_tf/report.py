@@ -25,6 +25,8 @@ PROTOCOL_TITLES = {
     "T": "Protocol T: top-N over the full catalogue (training items excluded)",
     "C": "Protocol C: top-N among cold items, plus rating error on their interactions",
     "F": "Protocol F: feedback replay",
+    "R_validation": "Protocol R on the validation carve-out (split 'none': no test set)",
+    "T_validation": "Protocol T on the validation carve-out (split 'none': no test set)",
 }
 
 

@@ -34,6 +34,12 @@ from afetler_tf import io
 
 RUN_STATE = "run_state.json"
 CHECKPOINTS = "checkpoints"
+LOCK = ".lock"  # fit's lock of the run directory (afetler_tf.fit.acquire_run_lock): not a run file
+
+
+def _contents(out: str) -> list:
+    """The names in ``out`` that belong to a run (the lock file left out)."""
+    return [name for name in os.listdir(out) if name != LOCK]
 
 
 class RunDirError(ValueError):
@@ -48,7 +54,7 @@ def check_run_dir(out: str, config: dict, overwrite: bool = False) -> str:
             files that are not a run, and ``overwrite`` is off.
     """
     state_path = os.path.join(out, RUN_STATE)
-    if not os.path.isdir(out) or not os.listdir(out):
+    if not os.path.isdir(out) or not _contents(out):
         return "new"
     if overwrite:
         shutil.rmtree(os.path.join(out, CHECKPOINTS), ignore_errors=True)
@@ -89,12 +95,18 @@ def mark_run(out: str, config: dict, status: str, **extra) -> None:
 
 
 def forget_run(out: str) -> None:
-    """Removes ``out/run_state.json`` (and ``out`` if that leaves it empty)."""
+    """Removes ``out/run_state.json`` (and ``out`` if that leaves it empty but
+    for the lock file, which goes too: a later fit makes a new one)."""
     path = os.path.join(out, RUN_STATE)
     if os.path.exists(path):
         os.remove(path)
-    if os.path.isdir(out) and not os.listdir(out):
-        os.rmdir(out)
+    if os.path.isdir(out) and not _contents(out):
+        if os.path.exists(os.path.join(out, LOCK)):
+            os.remove(os.path.join(out, LOCK))
+        try:
+            os.rmdir(out)
+        except OSError:  # another fit has just made its lock file here
+            pass
 
 
 def is_chief() -> bool:

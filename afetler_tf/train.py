@@ -122,9 +122,15 @@ class MeanOverReplicas(tf.keras.callbacks.Callback):
 
 def validation_split(split):
     """``split`` with its validation interactions as the test set (and no
-    validation): what the validation checks evaluate. The test set is dropped."""
+    validation): what the validation checks evaluate. The test set is dropped.
+
+    A "none" split (everything trains, no test set) keeps its validation
+    carve-out, so its validation view is scored like a random split's: early
+    stopping and the fitted shares work the same way in every split.
+    """
     from afetler_tf.data.schema import Split
-    return Split(split.kind, split.seed, split.train, split.validation.iloc[:0], split.validation)
+    kind = "random" if split.kind == "none" else split.kind
+    return Split(kind, split.seed, split.train, split.validation.iloc[:0], split.validation)
 
 
 def validation_ndcg(recommender, data, split, k: int = 10) -> float:

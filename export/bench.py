@@ -36,7 +36,7 @@ from afetler_tf.io import atomic_write_text, write_json
 from afetler_tf.pipeline import load_run
 from export import exporter
 from export.bench_report import markdown
-from export.modules import IndexModule, build_index, max_k, scann_options
+from export.modules import index_module, scann_options
 from export.specs import InputSpecs
 
 CATALOGUES = (("ml-100k", None), ("synthetic-100k", 100_000), ("synthetic-1m", 1_000_000))
@@ -57,13 +57,18 @@ def scann_version() -> Optional[str]:
 
 
 def request_features(result, n: int, seed: int = 0) -> dict:
-    """Raw index inputs of ``n`` real users (profile + training history) as tensors."""
+    """Raw index inputs of ``n`` real users (profile + training history) as tensors.
+
+    The history is the user's whole training history (what a client sends:
+    MCAU reads its latest ``data.history_length``, the item-item channel and
+    the index's exclusion all of it)."""
     users = result.data.users["user_id"].to_numpy(object).astype(str)
     ids = np.random.default_rng(seed).choice(users, size=min(n, len(users)), replace=False)
     model = result.model
     features = model.space.user_features(ids)
     if model.uses_history:
-        hist = user_histories(result.split.train, ids, max_len=model.config.data.history_length)
+        longest = int(result.split.train.groupby("user_id").size().max())
+        hist = user_histories(result.split.train, ids, max_len=longest)
         features.update(history_item_ids=hist["history_item_ids"], history_ratings=hist["history_ratings"])
     return features
 
@@ -100,8 +105,7 @@ def measure(result, inputs: InputSpecs, kind: str, ids, vectors, features: dict)
     """Exports, reloads and times one index; returns (row, top-K ids of the batch)."""
     t0 = time.perf_counter()
     options = scann_options(len(ids)) if kind == "scann" else None
-    layer = build_index(kind, vectors, ids, options)
-    module = IndexModule(result.model.query_encoder, layer, max_k(kind, len(ids), options), inputs)
+    module = index_module(result.model.query_encoder, inputs, kind, ids, vectors, options)
     with tempfile.TemporaryDirectory() as folder:
         exporter.save_module(module, folder)
         build_s = time.perf_counter() - t0

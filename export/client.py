@@ -14,7 +14,9 @@
     top = client.grpc_predict("localhost:8500", request)   # {"item_ids": ..., "scores": ...}
 
 Values become tensors by kind (``rest.KIND_DTYPES``): strings -> DT_STRING,
-floats -> DT_FLOAT, integers -> DT_INT32 (``k``), so plain lists work. gRPC needs the
+floats -> DT_FLOAT, integers -> DT_INT32 (``k``), so plain lists work; an integer
+that does not fit int32 is refused here (``rest.RequestError``, a ValueError:
+"k must be an int32 in [1, 2^31-1], got ...") instead of wrapping (2^40 -> 0). gRPC needs the
 ``serving`` extra (``pip install tensorflow-serving-api==2.20.*``); REST
 needs nothing beyond the standard library and NumPy.
 """
@@ -67,6 +69,9 @@ def rest_body(features: Mapping, signature: Optional[str] = None, columnar: Opti
         **scalars: Scalar inputs (``k=10``), only possible in columnar format.
     """
     columnar = bool(scalars) if columnar is None else columnar
+    for name, value in {**features, **scalars}.items():
+        if np.asarray(value).dtype.kind in "iuO":
+            rest.check_ints(name, value, "int32")  # ints go as DT_INT32: refuse what would wrap
     if scalars and not columnar:
         raise ValueError(f"Scalar inputs {sorted(scalars)} need the columnar format.")
     body = {"signature_name": signature} if signature else {}
@@ -102,10 +107,17 @@ def _tf():
     return tf
 
 
-def tensor_proto(value):
-    """A TensorProto for ``value`` with the dtype its kind maps to (``rest.dtype_of``)."""
+def tensor_proto(value, name: Optional[str] = None):
+    """A TensorProto for ``value`` with the dtype its kind maps to (``rest.dtype_of``).
+
+    Raises:
+        ValueError: Integers outside int32 (``rest.RequestError``, naming ``name``).
+    """
     array = np.asarray(value)
-    return _tf().make_tensor_proto(array, dtype=rest.dtype_of(array))
+    dtype = rest.dtype_of(array, name)
+    if array.dtype.kind == "O" and dtype == "int32":
+        array = array.astype(np.int64)
+    return _tf().make_tensor_proto(array, dtype=dtype)
 
 
 def grpc_request(model: str, inputs: Mapping, signature: str = "serving_default",
@@ -123,7 +135,7 @@ def grpc_request(model: str, inputs: Mapping, signature: str = "serving_default"
     elif label:
         request.model_spec.version_label = label
     for name, value in inputs.items():
-        request.inputs[name].CopyFrom(tensor_proto(value))
+        request.inputs[name].CopyFrom(tensor_proto(value, name))
     return request
 
 

@@ -6,6 +6,11 @@
 
 Every version folder also holds ``export.json`` (what was exported, from
 which run, the signature's inputs and outputs); TF Serving ignores it.
+
+The four versions and models.config are published as one set
+(``layout.publish_set``): a killed export leaves either the old set or the
+new one, repaired by the next export (``layout.recover``). Folders are
+0o777 & ~umask and files 0o666 & ~umask (0755 / 0644 under umask 022).
 """
 
 from __future__ import annotations
@@ -22,11 +27,10 @@ import afetler_tf  # noqa: F401  (Keras-2 set-up before TensorFlow)
 import numpy as np
 import tensorflow as tf
 
-from afetler_tf.io import write_json
 from afetler_tf.pipeline import RunResult, load_run
 from export import layout, serving_config
-from export.modules import (INDEX_KINDS, CandidateModule, IndexModule, QueryModule, RankerModule,
-                            build_index, max_k, require_scann)
+from export.modules import (INDEX_KINDS, CandidateModule, QueryModule, RankerModule, index_module,
+                            require_scann)
 from export.specs import InputSpecs
 
 KINDS = ("query", "candidate", "index", "ranker")
@@ -73,7 +77,8 @@ def export_run(run: Union[str, RunResult], base: str, version: Optional[int] = N
     Raises:
         ValueError: A run without towers, a bad index kind or version.
         ImportError: ``index="scann"`` without scann.
-        FileExistsError: The version exists and ``overwrite`` is False.
+        FileExistsError: The version exists and ``overwrite`` is False, or
+            another export is publishing into ``base`` right now.
     """
     if index not in INDEX_KINDS:
         raise ValueError(f"index must be one of {INDEX_KINDS}, got {index!r}")
@@ -84,6 +89,7 @@ def export_run(run: Union[str, RunResult], base: str, version: Optional[int] = N
     name = name or result.config.model
     kinds, skipped = _kinds(model)
     dirs = {kind: os.path.join(base, f"{name}_{kind}") for kind in kinds}
+    layout.recover(base)  # a set a killed export left half-published: rolled back or finished
     for folder in dirs.values():
         layout.clean_stale(folder)
     version = version if version is not None else layout.next_version(dirs.values())
@@ -98,13 +104,18 @@ def export_run(run: Union[str, RunResult], base: str, version: Optional[int] = N
             module = _module(kind, result, inputs, index)
             write = functools.partial(_save, module, {**about, "name": f"{name}_{kind}", "kind": kind})
             staged[kind] = layout.stage(dirs[kind], version, write)
-        paths = {kind: layout.publish(tmp, dirs[kind], version, overwrite) for kind, tmp in staged.items()}
+        # All four or none (layout.publish_set); models.config is the set's last write.
+        config = functools.partial(serving_config.render_update, base, list(dirs.values()), version,
+                                   promote, serving_base)
+        published = layout.publish_set(base, {dirs[k]: tmp for k, tmp in staged.items()}, version,
+                                       overwrite, config=config)
+        assert len(published) == len(staged)
+        paths = {kind: os.path.join(dirs[kind], str(version)) for kind in staged}
     finally:
         layout.discard(staged.values())  # whatever was not published
+    config_path = os.path.join(base, serving_config.CONFIG_NAME)
     if verbose:
         print("".join(f"wrote {path}\n" for path in paths.values()), end="", flush=True)
-    config_path = serving_config.update(base, dirs.values(), version, promote, serving_base)
-    if verbose:
         print(f"wrote {config_path}" + "".join(f"\nskipped {k}: {why}" for k, why in skipped.items()))
     return ExportResult(version, paths, config_path, skipped)
 
@@ -150,8 +161,7 @@ def _module(kind: str, result: RunResult, inputs: InputSpecs, index: str) -> tf.
     if kind == "ranker":
         return RankerModule(network, inputs, candidate_tower=encoder)
     ids, vectors = catalogue(result)
-    return IndexModule(result.model.query_encoder, build_index(index, vectors, ids),
-                       max_k(index, len(ids)), inputs)
+    return index_module(result.model.query_encoder, inputs, index, ids, vectors)
 
 
 def _without_layer_traces():
@@ -170,8 +180,11 @@ def _without_layer_traces():
 def save_module(module: tf.Module, path: str) -> tf.types.experimental.ConcreteFunction:
     """``tf.saved_model.save`` with ``serve`` as ``serving_default``; returns it."""
     serve = module.serve.get_concrete_function()
+    signatures = {"serving_default": serve}
+    if hasattr(module, "serve_exclude"):  # the index's second signature
+        signatures["exclude"] = module.serve_exclude.get_concrete_function()
     with _without_layer_traces():
-        tf.saved_model.save(module, path, signatures={"serving_default": serve})
+        tf.saved_model.save(module, path, signatures=signatures)
     return serve
 
 
@@ -182,7 +195,7 @@ def _save(module: tf.Module, about: dict, path: str) -> None:
                  tensorflow=tf.__version__,
                  inputs={k: _describe(s) for k, s in sorted(inputs.items())},
                  outputs={k: _describe(t) for k, t in sorted(outputs.items())})
-    write_json(os.path.join(path, MANIFEST), about)
+    layout.write_json(os.path.join(path, MANIFEST), about)  # 0644 under umask 022
 
 
 def _describe(tensor) -> list:

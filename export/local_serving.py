@@ -16,6 +16,13 @@ tensors the way a gRPC request arrives); the output is
 ``{"responses": [...], "imported": [...]}`` where ``imported`` lists the
 top-level packages loaded, so a test can check that neither ``afetler_tf``
 nor ``tensorflow_recommenders`` was needed.
+
+Bad requests end in ``{"error": ...}`` (HTTP 400 for TF Serving), never in a
+crash: a ``k`` that does not fit int32 ("k must be an int32 in [1, 2^31-1]"),
+JSON nested more than ``rest.MAX_DEPTH`` levels ("request nested too deep"),
+bad ``{"b64": ...}`` ("invalid base64 in field X"), inputs of different batch
+sizes or history ids/ratings of different lengths (the signature's own check,
+or for exports without it, a message naming the inputs and their shapes).
 """
 
 from __future__ import annotations
@@ -91,9 +98,16 @@ class LocalModel:
                 f"input size does not match signature: {len(arrays)}!={len(specs)} len({{"
                 f"{','.join(sorted(arrays))}}}) != len({{{','.join(sorted(specs))}}}). Sent extra: "
                 f"{{{','.join(extra)}}}. Missing but required: {{{','.join(missing)}}}.")
-        feed = {name: tf.constant(_array(value), dtype=rest.dtype_of(_array(value)))
+        feed = {name: tf.constant(_array(value), dtype=rest.dtype_of(_array(value), name))
                 for name, value in arrays.items()}
-        return {name: value.numpy() for name, value in self._signature(signature)(**feed).items()}
+        try:
+            outputs = self._signature(signature)(**feed)
+        except tf.errors.InvalidArgumentError as e:
+            mismatch = None if "assertion failed" in _message(e) else shape_mismatch(arrays, specs)
+            if mismatch:  # an export without the signature's own check: a ConcatOp error
+                raise rest.RequestError(mismatch) from None
+            raise
+        return {name: value.numpy() for name, value in outputs.items()}
 
     def predict(self, body) -> dict:
         """A REST request body -> the REST response body (or ``{"error": ...}``)."""
@@ -114,11 +128,30 @@ class LocalModel:
             return {"error": _message(e)}
 
 
-ERRORS = (rest.RequestError, tf.errors.OpError, TypeError, ValueError)
+ERRORS = (rest.RequestError, tf.errors.OpError, TypeError, ValueError, OverflowError, RecursionError)
 
 
 def _message(error: Exception) -> str:
+    if isinstance(error, RecursionError):
+        return f"request nested too deep ({error})"
     return getattr(error, "message", None) or str(error)
+
+
+def shape_mismatch(arrays: Mapping, specs: Mapping) -> Optional[str]:
+    """Why the inputs cannot go together, or None: batch-first inputs (rank >= 1
+    in the signature) of different batch sizes, or history ids and ratings of
+    different shapes. Names every input with its shape."""
+    shapes = {name: list(np.shape(value)) for name, value in sorted(arrays.items())}
+    batched = {name: shape for name, shape in shapes.items()
+               if name in specs and specs[name].shape.rank != 0 and shape}
+    if len({shape[0] for shape in batched.values()}) > 1:
+        listed = ", ".join(f"{name} {shape}" for name, shape in batched.items())
+        return f"Inputs must share one batch size (dim 0), got: {listed}"
+    ids, ratings = shapes.get("history_item_ids"), shapes.get("history_ratings")
+    if ids is not None and ratings is not None and ids != ratings:
+        return (f"history_item_ids and history_ratings must have one shape (batch, L), got: "
+                f"history_item_ids {ids}, history_ratings {ratings}")
+    return None
 
 
 def _array(value) -> np.ndarray:
@@ -150,7 +183,11 @@ def main(argv: Optional[list] = None) -> int:
     args = p.parse_args(argv)
     if args.batch:
         with open(args.batch, encoding="utf-8") as f:
-            answer = run_batch(json.load(f))
+            try:
+                requests = json.load(f)
+            except RecursionError:
+                p.error(f"{args.batch}: nested too deep")
+        answer = run_batch(requests)
     elif args.model and args.request:
         if args.request == "-":
             text = sys.stdin.read()

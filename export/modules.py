@@ -8,20 +8,30 @@ explicit input signature of raw features; ``serve`` is saved as the
     QueryModule      user [+ history]          -> embedding (batch, d)
     CandidateModule  item                      -> embedding (batch, d)
     IndexModule      user [+ history] + k      -> item_ids (batch, k) str, scores (batch, k)
+                     (signature ``exclude``: + exclude_item_ids (batch, E) str)
     RankerModule     user [+ history] + item   -> rating (batch,), score (batch,)
 
-``k`` is a scalar int32; k < 1 is an InvalidArgument error naming k, and a
-larger k than the index can answer (the catalogue size; for ScaNN its 500
-re-scored candidates) returns that many.
+``k`` is a scalar int32; k < 1 is an InvalidArgument error naming k. The
+index never returns an excluded item: ``serving_default`` excludes the
+request's history (all of it, not only the part MCAU reads; a model without
+a history input excludes nothing), ``exclude`` exactly the ``exclude_item_ids``
+given ("" = padding). It asks the index for k + E items (E: the exclusion
+list's width) and keeps the best k that are not excluded. A larger k than
+the index can answer (the catalogue size, for ScaNN its re-scored
+candidates, less the excluded items) returns that many; in a batch, every
+row gets the width of the row with the fewest left.
 """
 
 from __future__ import annotations
 
 import afetler_tf  # noqa: F401  (Keras-2 set-up before TensorFlow)
+import numpy as np
 import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
-from export.specs import K_KEY, InputSpecs
+from afetler_tf.models.item_item import HISTORY as CHANNEL_HISTORY
+from afetler_tf.models.item_item import HISTORY_ROWS
+from export.specs import EXCLUDE_KEY, HISTORY_KEYS, K_KEY, InputSpecs
 
 INDEX_KINDS = ("brute_force", "scann")
 
@@ -55,30 +65,114 @@ class CandidateModule(tf.Module):
 class IndexModule(tf.Module):
     """Raw user features (+ history) and k -> the top-k catalogue items.
 
+    Ids are matched by catalogue position: one hash look-up of the history
+    serves the exclusion and the item-item channel (whose rows are gathered
+    from the positions). Exact search (``vectors`` given, the "brute_force"
+    index) scores the whole catalogue, sets the excluded items' scores to
+    -inf and takes the top k. An approximate index (a ScaNN layer) is asked
+    for k + E items, of which the best k not excluded are kept (found by a
+    binary search in each row's sorted excluded positions: nothing of the
+    catalogue's size per request).
+
     Args:
         query_tower: The trained query tower.
-        index: A BruteForce or ScaNN layer, already indexed (``build_index``).
-        most: The cap on k (``max_k``: the catalogue size for BruteForce).
+        index: An indexed ScaNN layer (``build_index``), or None with ``vectors``.
+        most: The cap on k (``max_k``: the catalogue size for exact search).
         inputs: The model's InputSpecs.
+        identifiers: The ids the index holds (n,).
+        vectors: The catalogue's vectors (n, d), for exact search.
     """
 
-    def __init__(self, query_tower: tf.keras.Model, index: tfrs.layers.factorized_top_k.TopK,
-                 most: int, inputs: InputSpecs):
+    def __init__(self, query_tower: tf.keras.Model, index: tfrs.layers.factorized_top_k.TopK | None,
+                 most: int, inputs: InputSpecs, identifiers, vectors=None):
         super().__init__(name="index")
+        if (index is None) == (vectors is None):
+            raise ValueError("IndexModule takes an approximate index layer or the vectors of exact "
+                             "search, one of the two.")
         self.query_tower = query_tower
         self.index = index
         self._most = int(most)
+        identifiers = np.asarray(identifiers, object).astype(str)
+        self._size = len(identifiers)
+        if vectors is not None:
+            self.candidates = tf.Variable(np.asarray(vectors, np.float32), trainable=False,
+                                          name="candidates")  # (n, d)
+            self.identifiers = tf.Variable(identifiers, trainable=False, name="identifiers")
+        # catalogue id -> position (-1: not in the catalogue, padding "")
+        self.positions = tf.lookup.StaticHashTable(tf.lookup.KeyValueTensorInitializer(
+            tf.constant(identifiers, tf.string), tf.range(len(identifiers), dtype=tf.int64)), -1)
+        # position + 1 -> the item-item channel's row (0: none)
+        channel = getattr(query_tower, "channel", None) if inputs.item_item else None
+        self.channel_rows = None if channel is None else tf.Variable(np.concatenate(
+            [[0], channel.item_lookup(tf.constant(identifiers, tf.string)).numpy()]).astype(np.int32),
+            trainable=False, name="channel_rows")  # (n + 1,)
         self._inputs = inputs
         self.serve = tf.function(self._serve, input_signature=[inputs.index])
+        self.serve_exclude = tf.function(self._serve_exclude, input_signature=[inputs.index_exclude])
 
     def _serve(self, features):
+        if HISTORY_KEYS[0] in features:  # exclude the whole history as sent, looked up once
+            history = self.positions.lookup(features[HISTORY_KEYS[0]])  # (batch, L)
+            return self._top_k(features, history, history)
+        empty = tf.zeros([tf.shape(features["user_id"])[0], 0], tf.int64)
+        return self._top_k(features, empty)
+
+    def _serve_exclude(self, features):
+        excluded = self.positions.lookup(features[EXCLUDE_KEY])  # (batch, E)
+        return self._top_k({k: v for k, v in features.items() if k != EXCLUDE_KEY}, excluded)
+
+    def _top_k(self, features, excluded, history=None):
+        """The best k items whose positions are not in ``excluded`` (batch, E)
+        int64, -1 = padding or not an item; ``history``: the request's history
+        as positions, where already looked up (module docstring)."""
         k = features[K_KEY]
         check = tf.debugging.assert_positive(k, message="k must be >= 1")
         with tf.control_dependencies([check]):
             k = tf.minimum(k, self._most)
-        p_u = self.query_tower(self._inputs.prepare(features))  # (batch, d)
-        scores, ids = self.index(p_u, k=k)  # (batch, k) each
-        return {"item_ids": ids, "scores": scores}
+        features = self._inputs.prepare(features)
+        if self.channel_rows is not None and CHANNEL_HISTORY in features:
+            if history is None:
+                history = self.positions.lookup(features[CHANNEL_HISTORY])
+            features[HISTORY_ROWS] = tf.gather(self.channel_rows, history + 1)
+        p_u = self.query_tower(features)  # (batch, d)
+        if self.index is None:
+            return self._exact(p_u, k, excluded)
+        return self._approximate(p_u, k, excluded)
+
+    def _exact(self, p_u, k, excluded):
+        mask = tf.math.bincount(tf.cast(excluded + 1, tf.int32), minlength=self._size + 1,
+                                maxlength=self._size + 1, binary_output=True, axis=-1,
+                                dtype=tf.int32)[:, 1:] > 0  # (batch, n)
+        k = tf.minimum(k, self._size - tf.reduce_max(tf.reduce_sum(tf.cast(mask, tf.int32), axis=1)))
+        scores = tf.matmul(p_u, self.candidates, transpose_b=True)  # (batch, n)
+        scores, top = tf.math.top_k(tf.where(mask, tf.constant(-np.inf), scores), k=k)
+        return {"item_ids": tf.gather(self.identifiers, top), "scores": scores}
+
+    def _approximate(self, p_u, k, excluded):
+        # Each row's excluded positions, sorted, -1 (matches nothing) appended.
+        banned = tf.sort(tf.concat([excluded, -tf.ones_like(excluded[:, :1])], axis=1), axis=1)
+        known = tf.reduce_max(tf.reduce_sum(tf.cast(banned >= 0, tf.int32), axis=1))
+        scores, ids = self.index(p_u, k=tf.minimum(k + known, self._most))  # (batch, wide)
+        found = self.positions.lookup(ids)  # (batch, wide)
+        at = tf.minimum(tf.searchsorted(banned, found), tf.shape(banned)[1] - 1)
+        dropped = tf.equal(tf.gather(banned, at, batch_dims=1), found) & (found >= 0)
+        k = tf.minimum(k, tf.reduce_min(tf.reduce_sum(tf.cast(~dropped, tf.int32), axis=1)))
+        # Stable: the kept items keep their order (rank by position among the not excluded).
+        position = tf.where(dropped, tf.shape(ids)[1], tf.range(tf.shape(ids)[1])[None, :])
+        order = tf.argsort(position, axis=1, stable=True)[:, :k]  # (batch, k)
+        return {"item_ids": tf.gather(ids, order, batch_dims=1),
+                "scores": tf.gather(scores, order, batch_dims=1)}
+
+
+def index_module(query_tower: tf.keras.Model, inputs: InputSpecs, kind: str, identifiers, vectors,
+                 options: dict | None = None) -> "IndexModule":
+    """The index module of ``kind``: exact search ("brute_force") or ScaNN."""
+    if kind == "brute_force":
+        if len(identifiers) == 0:
+            raise ValueError("The catalogue is empty: nothing to index.")
+        return IndexModule(query_tower, None, len(identifiers), inputs, identifiers, vectors=vectors)
+    return IndexModule(query_tower, build_index(kind, vectors, identifiers, options),
+                       max_k(kind, len(identifiers), options), inputs, identifiers)
 
 
 class RankerModule(tf.Module):
@@ -106,7 +200,10 @@ class RankerModule(tf.Module):
         rating = self._rate(features, p_u, p_v)[:, 0]  # (batch,)
         if self.item_item is None:
             score = tf.reduce_sum(p_u * p_v, axis=-1)
-        else:  # <p_u, p_v> / rho + s <q~_u, v_v>, as the index scores
+        elif CHANNEL_HISTORY in features:  # <p_u, p_v> / rho + s <q~_u, v_v>, as the index scores
+            query = self.item_item.query_from_history(p_u, features[CHANNEL_HISTORY])
+            score = tf.reduce_sum(query * self.item_item.candidate(p_v, features["item_id"]), -1)
+        else:
             score = self.item_item((p_u, features["user_id"], p_v, features["item_id"]))
         return {"rating": rating, "score": score}
 

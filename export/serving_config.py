@@ -117,21 +117,10 @@ def _labels(old: dict, on_disk: list, version: int, promote: bool) -> dict:
     return {"stable": stable, **({"previous": previous} if previous in on_disk else {})}
 
 
-def update(base: str, model_dirs: Iterable[str], version: int, promote: bool = False,
-           serving_base: Optional[str] = None) -> str:
-    """Rewrites ``base/models.config`` for ``version`` of every model; returns its path.
-
-    Args:
-        base: The models folder (holds models.config).
-        model_dirs: ``base/<model_name>`` folders to serve.
-        version: The version just exported (or to promote).
-        promote: Move ``stable`` to ``version`` (it must be loaded already
-            when a running server reloads the file).
-        serving_base: ``base`` as the server sees it; default: the model's
-            ``base_path`` in the existing file, else the absolute ``base``.
-    """
-    from afetler_tf.io import atomic_write_text
-
+def render_update(base: str, model_dirs: Iterable[str], version: int, promote: bool = False,
+                  serving_base: Optional[str] = None) -> tuple:
+    """``(path, text)`` of ``base/models.config`` after publishing (or promoting)
+    ``version`` of every model; writes nothing (see :func:`update`)."""
     path = os.path.join(base, CONFIG_NAME)
     old = read(path)
     served = []
@@ -142,7 +131,27 @@ def update(base: str, model_dirs: Iterable[str], version: int, promote: bool = F
                      entry["base_path"] or os.path.join(os.path.abspath(base), name))
         labels = _labels(entry["labels"], on_disk, version, promote)
         served.append(ServedModel(name, base_path, tuple(sorted({version, *labels.values()})), labels))
-    return atomic_write_text(path, render(served))
+    return path, render(served)
+
+
+def update(base: str, model_dirs: Iterable[str], version: int, promote: bool = False,
+           serving_base: Optional[str] = None) -> str:
+    """Rewrites ``base/models.config`` for ``version`` of every model; returns its path.
+
+    The file is replaced atomically (temp file + ``os.replace``) with mode
+    0o666 & ~umask (0644 under umask 022), so the server can read it.
+
+    Args:
+        base: The models folder (holds models.config).
+        model_dirs: ``base/<model_name>`` folders to serve.
+        version: The version just exported (or to promote).
+        promote: Move ``stable`` to ``version`` (it must be loaded already
+            when a running server reloads the file).
+        serving_base: ``base`` as the server sees it; default: the model's
+            ``base_path`` in the existing file, else the absolute ``base``.
+    """
+    path, text = render_update(base, model_dirs, version, promote, serving_base)
+    return layout.write_text(path, text)
 
 
 def promote(base: str, version: Optional[int] = None, serving_base: Optional[str] = None) -> int:
@@ -160,6 +169,7 @@ def promote(base: str, version: Optional[int] = None, serving_base: Optional[str
         FileNotFoundError: No models.config in ``base``.
         ValueError: ``version`` is missing from some model's folder.
     """
+    layout.recover(base)  # a half-published set is rolled back or finished first
     names = list(read(os.path.join(base, CONFIG_NAME)))
     if not names:
         raise FileNotFoundError(f"{os.path.join(base, CONFIG_NAME)} lists no models: export first.")

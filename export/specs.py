@@ -15,7 +15,13 @@ so an export always asks for exactly what the towers read:
 Serving-side preparation (inside the signature, so every client gets it):
 NaN in a numeric feature means "missing" (the FeatureSpace's stand-in
 ``MISSING``); NaN ratings are 0; histories longer than the training cap are
-cut to it, and an empty history (L = 0) is padded to one "" entry.
+cut to it for MCAU, and an empty history (L = 0) is padded to one "" entry.
+The item-item channel (AFETLER) reads the whole history as sent, under the
+key ``item_item.HISTORY`` (see :mod:`afetler_tf.layers.item_item` for why).
+
+The index has a second signature, ``exclude``: the index's inputs plus
+``exclude_item_ids`` (batch, E) str, "" = padding, the items never to return
+(``serving_default`` excludes the request's history).
 """
 
 from __future__ import annotations
@@ -27,9 +33,11 @@ import numpy as np
 import tensorflow as tf
 
 from afetler_tf.features import MISSING
+from afetler_tf.models.item_item import HISTORY as CHANNEL_HISTORY
 
 HISTORY_KEYS = ("history_item_ids", "history_ratings")
 K_KEY = "k"
+EXCLUDE_KEY = "exclude_item_ids"
 
 
 def _spec(name: str, values: np.ndarray) -> tf.TensorSpec:
@@ -44,6 +52,39 @@ def _specs(features: dict) -> dict:
     return {name: _spec(name, np.asarray(values)) for name, values in features.items()}
 
 
+def check_consistent(features: dict) -> dict:
+    """Asserts, inside the graph, that a request's tensors fit together.
+
+    Every input of rank >= 1 is batch-first, so all of them must have one
+    batch size (dim 0), and ``history_item_ids`` / ``history_ratings`` one
+    shape (batch, L). Otherwise the signature fails with InvalidArgument
+    "assertion failed: [Inputs must share one batch size (dim 0):] [user_id]
+    [2] [history_item_ids] [3 4] ..." (what TF Serving answers), not with a
+    ConcatOp error deep in the towers. Returns a copy of ``features`` whose
+    tensors depend on the checks (so they run before anything reads them).
+    """
+    features = {n: tf.convert_to_tensor(t) for n, t in features.items()}
+    batched = {n: t for n, t in features.items() if t.shape.rank is None or t.shape.rank >= 1}
+    checks = []
+    if len(batched) > 1:
+        sizes = tf.stack([tf.shape(t, out_type=tf.int64)[0] for t in batched.values()])
+        data = ["Inputs must share one batch size (dim 0):"]
+        for name, t in batched.items():
+            data += [name, tf.shape(t)]
+        checks.append(tf.debugging.Assert(tf.reduce_all(tf.equal(sizes, sizes[0])), data, summarize=8))
+    if all(k in features for k in HISTORY_KEYS):
+        ids, ratings = (tf.shape(features[k]) for k in HISTORY_KEYS)
+        same = tf.logical_and(tf.equal(tf.size(ids), tf.size(ratings)),
+                              tf.reduce_all(tf.equal(ids, ratings)))
+        checks.append(tf.debugging.Assert(same, [
+            f"{HISTORY_KEYS[0]} and {HISTORY_KEYS[1]} must have one shape (batch, L):",
+            HISTORY_KEYS[0], ids, HISTORY_KEYS[1], ratings], summarize=8))
+    if not checks:
+        return dict(features)
+    with tf.control_dependencies(checks):
+        return {name: tf.identity(t) for name, t in features.items()}
+
+
 @dataclasses.dataclass(frozen=True)
 class InputSpecs:
     """Signature inputs of one model's exports.
@@ -53,12 +94,14 @@ class InputSpecs:
         item: item feature name -> TensorSpec (batch,).
         history: The two history TensorSpecs (batch, L), or {} without MCAU.
         history_length: Cap L of the training histories.
+        item_item: The model has the item-item channel (reads the whole history).
     """
 
     user: dict
     item: dict
     history: dict
     history_length: int
+    item_item: bool = False
 
     @classmethod
     def from_model(cls, model) -> "InputSpecs":
@@ -79,7 +122,8 @@ class InputSpecs:
         if model.uses_history:
             history = {"history_item_ids": tf.TensorSpec([None, None], tf.string, name="history_item_ids"),
                        "history_ratings": tf.TensorSpec([None, None], tf.float32, name="history_ratings")}
-        return cls(user, item, history, int(model.config.data.history_length))
+        channel = getattr(getattr(model, "network", None), "item_item", None) is not None
+        return cls(user, item, history, int(model.config.data.history_length), channel)
 
     @property
     def query(self) -> dict:
@@ -92,17 +136,24 @@ class InputSpecs:
         return {**self.query, K_KEY: tf.TensorSpec([], tf.int32, name=K_KEY)}
 
     @property
+    def index_exclude(self) -> dict:
+        """Inputs of the index's ``exclude`` signature: index inputs + the ids to exclude."""
+        return {**self.index, EXCLUDE_KEY: tf.TensorSpec([None, None], tf.string, name=EXCLUDE_KEY)}
+
+    @property
     def ranker(self) -> dict:
         """Inputs of the ranker: query inputs + item features."""
         return {**self.query, **self.item}
 
     def prepare(self, features: dict) -> dict:
         """Graph-side clean-up of a request (module docstring); returns a new dict."""
-        out = dict(features)
+        out = check_consistent(features)  # batch sizes and history lengths agree, or a clear error
         for name, spec in {**self.user, **self.item}.items():
             if name in out and spec.dtype == tf.float32:
                 out[name] = tf.where(tf.math.is_nan(out[name]), tf.constant(MISSING, tf.float32), out[name])
         if self.history and HISTORY_KEYS[0] in out:
+            if self.item_item:
+                out[CHANNEL_HISTORY] = out["history_item_ids"]  # whole, as sent (module docstring)
             ids = out["history_item_ids"][:, :self.history_length]  # (batch, L)
             ratings = out["history_ratings"][:, :self.history_length]
             pad = tf.maximum(1 - tf.shape(ids)[1], 0)  # L = 0 -> one padding column

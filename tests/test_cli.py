@@ -36,12 +36,17 @@ def test_fit_writes_a_complete_run(afetler_run):
         assert json.load(f)["train"]["epochs"] == 2
 
 
-@pytest.mark.parametrize("model", ["popularity", "mf"])
-def test_fit_trains_the_baselines(tmp_path, data_dir, model):
+@pytest.mark.parametrize("model, epochs", [("popularity", []), ("mf", ["--epochs", "1"])])
+def test_fit_trains_the_baselines(tmp_path, data_dir, model, epochs):
     out = str(tmp_path / model)
-    assert fit.main(["--model", model, "--data", data_dir, "--epochs", "1", "--out", out,
-                     "--quiet"]) == 0
+    assert fit.main(["--model", model, "--data", data_dir, *epochs, "--out", out, "--quiet"]) == 0
     assert os.path.exists(os.path.join(out, "metrics.json"))
+    if model == "mf":  # --epochs is the chosen model's (mf.epochs), not train.epochs
+        with open(os.path.join(out, "history.json")) as f:
+            history = json.load(f)
+        with open(os.path.join(out, "config.json")) as f:
+            assert json.load(f)["mf"]["epochs"] == 1
+        assert len(history["loss"]) == 1, history
 
 
 def test_fit_resumes_from_a_config_file(tmp_path, afetler_run):
@@ -203,3 +208,120 @@ def test_benchmark_rewrites_only_the_readme_results_block(tmp_path):
     text = readme.read_text()
     assert text.startswith("intro\n") and text.endswith("rest\n") and "old" not in text
     assert "No benchmark has run yet" in text
+
+
+def _hold_lock(path):
+    import fcntl
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = open(path, "a+")
+    fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    handle.write("12345\n")
+    handle.flush()
+    return handle
+
+
+def test_a_second_fit_on_the_same_out_is_refused(capsys, monkeypatch, tmp_path):
+    """The lock is taken before anything else touches --out (no data read)."""
+    def no_training(*args, **kwargs):
+        raise AssertionError("trained despite the lock")
+
+    monkeypatch.setattr(fit, "_train", no_training)
+    out = tmp_path / "run"
+    holder = _hold_lock(out / ".lock")  # another fit, as far as flock is concerned
+    try:
+        assert fit.main(["--model", "popularity", "--out", str(out), "--quiet"]) == 2
+    finally:
+        holder.close()
+    assert f"another fit is running in {out} (pid 12345)" in capsys.readouterr().err
+    assert os.listdir(out) == [".lock"]  # nothing else written
+
+
+def test_the_lock_of_a_fit_in_another_process_names_its_pid(capsys, monkeypatch, tmp_path):
+    import subprocess
+    import sys
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("trained despite the lock")
+
+    monkeypatch.setattr(fit, "_train", no_training)
+    out = tmp_path / "run"
+    script = ("import sys; from afetler_tf.fit import acquire_run_lock; "
+              "lock = acquire_run_lock(sys.argv[1]); print('locked', flush=True); sys.stdin.read()")
+    proc = subprocess.Popen([sys.executable, "-c", script, str(out)], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "locked"
+        assert fit.main(["--model", "popularity", "--out", str(out), "--quiet"]) == 2
+        assert f"another fit is running in {out} (pid {proc.pid})" in capsys.readouterr().err
+    finally:
+        proc.kill()  # a kill releases the lock too
+        proc.wait()
+    fit.acquire_run_lock(str(out)).close()
+
+
+def test_the_lock_is_released_when_fit_ends_or_crashes(monkeypatch, tmp_path):
+    out = tmp_path / "run"
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("crashed")
+
+    monkeypatch.setattr(fit, "_train", crash)
+    with pytest.raises(RuntimeError, match="crashed"):
+        fit.main(["--model", "popularity", "--out", str(out), "--quiet"])
+    _hold_lock(out / ".lock").close()  # free again
+    monkeypatch.setattr(fit, "_train", lambda *args: 2)  # fails before training: no run left
+    assert fit.main(["--model", "popularity", "--out", str(out), "--quiet", "--overwrite"]) == 2
+    assert not out.exists()
+
+
+def test_fit_ignores_its_lock_file_when_checking_out(tmp_path):
+    from afetler_tf import resume
+    out = tmp_path / "run"
+    fit.acquire_run_lock(str(out)).close()
+    assert resume.check_run_dir(str(out), {"model": "afetler"}) == "new"
+
+
+class _FixedScores:
+    """A stand-in model: item i{j} scores j (no training needed)."""
+    name = "fixed"
+
+    def score_all(self, user_ids, item_ids):
+        import numpy as np
+        return np.array([[float(i[1:]) for i in item_ids] for _ in user_ids])
+
+
+def test_recommend_caps_k_at_the_unseen_items(tiny_data, tiny_split):
+    import numpy as np
+    seen = recommend.seen_items(tiny_split, "u1")
+    table = recommend.recommend(_FixedScores(), tiny_data, tiny_split, "u1", k=100000)
+    assert len(table) == len(tiny_data.items) - len(seen) and table.attrs["capped"]
+    assert not set(table["item_id"]) & seen and np.isfinite(table["score"]).all()
+    assert list(table["score"]) == sorted(table["score"], reverse=True)
+    small = recommend.recommend(_FixedScores(), tiny_data, tiny_split, "u1", k=3)
+    assert len(small) == 3 and not small.attrs["capped"]
+    for k in (0, -1):
+        with pytest.raises(ValueError, match="k must be an integer >= 1"):
+            recommend.recommend(_FixedScores(), tiny_data, tiny_split, "u1", k=k)
+
+
+def test_recommend_cli_says_when_k_is_capped(capsys, monkeypatch, tiny_data, tiny_split):
+    from types import SimpleNamespace
+    run = SimpleNamespace(model=_FixedScores(), data=tiny_data, split=tiny_split)
+    monkeypatch.setattr("afetler_tf.pipeline.load_run", lambda path: run)
+    assert recommend.main(["--run", "r", "--user", "u1", "--k", "100000"]) == 0
+    out = capsys.readouterr().out
+    unseen = len(tiny_data.items) - len(recommend.seen_items(tiny_split, "u1"))
+    assert f"top {unseen} for user u1 (--k 100000 capped at the {unseen} of the 60 catalogue items" in out
+    assert "inf" not in out
+
+
+@pytest.mark.parametrize("flags, message", [(["--user", "u1", "--k", "0"], "--k must be >= 1, got 0"),
+                                            (["--user", "u1", "--k", "-2"], "--k must be >= 1, got -2"),
+                                            (["--item", "i1", "--users", "0"], "--users must be >= 1")])
+def test_recommend_refuses_k_below_one_before_loading(capsys, monkeypatch, flags, message):
+    def no_load(path):
+        raise AssertionError("the run was loaded")
+
+    monkeypatch.setattr("afetler_tf.pipeline.load_run", no_load)
+    assert recommend.main(["--run", "r", *flags]) == 2
+    assert message in capsys.readouterr().err

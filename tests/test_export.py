@@ -45,9 +45,17 @@ def exported(result, tmp_path_factory):
 
 
 def user_inputs(result, users, length=None) -> dict:
+    """Profile + history, most recent first: the whole training history by
+    default (what the API reads: MCAU its latest ``history_length``, the
+    item-item channel all of it)."""
     features = result.model.space.user_features(users)
-    hist = user_histories(result.split.train, users, max_len=length or result.config.data.history_length)
+    longest = int(result.split.train.groupby("user_id").size().max())
+    hist = user_histories(result.split.train, users, max_len=length or longest)
     return dict(features, history_item_ids=hist["history_item_ids"], history_ratings=hist["history_ratings"])
+
+
+def seen(result, user) -> set:
+    return set(result.split.train.loc[result.split.train.user_id == user, "item_id"])
 
 
 def requests(result, exported) -> dict:
@@ -56,8 +64,10 @@ def requests(result, exported) -> dict:
     users, items = user_inputs(result, USERS), result.model.space.item_features(ITEMS)
     nobody = dict(rest.instances(user_inputs(result, ["nobody"]))[0], age=float("nan"),
                   history_item_ids=[], history_ratings=[])
-    long = user_inputs(result, ["u0"], length=12)
+    long = user_inputs(result, ["u0"])  # the whole history, longer than the cap of 8
+    assert long["history_item_ids"].shape[1] > result.config.data.history_length
     index = rest.columns({**users, "k": 5})
+    no_exclusion = dict(index, exclude_item_ids=[[""]] * len(USERS))
     out = {
         "query": (paths["query"], {"body": {"instances": rest.instances(users)}}),
         "candidate": (paths["candidate"], {"body": {"instances": rest.instances(items)}}),
@@ -66,6 +76,10 @@ def requests(result, exported) -> dict:
         "nan_and_empty_history": (paths["query"], {"body": {"instances": [nobody]}}),
         "long_history": (paths["query"], {"body": {"instances": rest.instances(long)}}),
         "k_above_catalogue": (paths["index"], {"body": {"inputs": dict(index, k=1000)}}),
+        "index_exclude_nothing": (paths["index"], {"body": {"signature_name": "exclude",
+                                                            "inputs": no_exclusion}}),
+        "index_exclude_given": (paths["index"], {"body": {"signature_name": "exclude", "inputs": dict(
+            index, exclude_item_ids=[["i0", "i1", ""], ["i2", "", ""], ["", "", ""]])}}),
         "k_zero": (paths["index"], {"body": {"inputs": dict(index, k=0)}}),
         "missing_k": (paths["index"], {"body": {"inputs": {n: v for n, v in index.items() if n != "k"}}}),
         "missing_feature": (paths["query"], {"body": {"instances": [
@@ -106,16 +120,36 @@ def test_towers_answer_like_the_in_memory_model(answers, result):
     np.testing.assert_allclose(answers["candidate"]["predictions"], model.item_vectors(ITEMS), atol=1e-5)
 
 
-def test_index_returns_the_in_memory_top_k(answers, result):
+def _expected_top(result, exclude: list, k: int):
     ids = result.data.items["item_id"].to_numpy(object).astype(str)
     scores = result.model.score_all(USERS, ids)  # (3, n)
-    top = np.argsort(-scores, axis=1, kind="stable")[:, :5]
+    masked = np.where([np.isin(ids, list(e)) for e in exclude], -np.inf, scores)
+    top = np.argsort(-masked, axis=1, kind="stable")[:, :k]
+    return ids, scores, np.take_along_axis(masked, top, 1)
+
+
+def test_index_returns_the_in_memory_top_k_without_the_users_history(answers, result):
+    history = [seen(result, u) for u in USERS]
+    ids, scores, expected = _expected_top(result, history, 5)
     out = answers["index"]["outputs"]
-    np.testing.assert_allclose(out["scores"], np.take_along_axis(scores, top, 1), atol=1e-5)
+    np.testing.assert_allclose(out["scores"], expected, atol=1e-5)
     column = {item: j for j, item in enumerate(ids)}  # each id comes with its own score (ties aside)
     own = [[scores[u, column[item]] for item in row] for u, row in enumerate(out["item_ids"])]
     np.testing.assert_allclose(own, out["scores"], atol=1e-5)
-    assert np.shape(answers["k_above_catalogue"]["outputs"]["item_ids"]) == (3, len(ids))
+    assert not any(set(row) & h for row, h in zip(out["item_ids"], history))
+    # k above what is left: every row gets the width of the row with the fewest left
+    left = min(len(ids) - len(h & set(ids)) for h in history)
+    assert np.shape(answers["k_above_catalogue"]["outputs"]["item_ids"]) == (3, left)
+
+
+def test_the_exclude_signature_excludes_exactly_the_ids_given(answers, result):
+    _, _, expected = _expected_top(result, [set(), set(), set()], 5)
+    np.testing.assert_allclose(answers["index_exclude_nothing"]["outputs"]["scores"], expected, atol=1e-5)
+    given = [{"i0", "i1"}, {"i2"}, set()]
+    _, _, expected = _expected_top(result, given, 5)
+    out = answers["index_exclude_given"]["outputs"]
+    np.testing.assert_allclose(out["scores"], expected, atol=1e-5)
+    assert not any(set(row) & g for row, g in zip(out["item_ids"], given))
 
 
 def test_ranker_answers_rating_and_score(answers, result):
@@ -132,7 +166,7 @@ def test_unknown_ids_nan_and_empty_or_long_histories(answers, result):
     np.testing.assert_allclose(answers["nan_and_empty_history"]["predictions"],
                                model.user_vectors(["nobody"]), atol=1e-5)
     np.testing.assert_allclose(answers["long_history"]["predictions"], model.user_vectors(["u0"]),
-                               atol=1e-5)  # cut to the 8 most recent, like training
+                               atol=1e-5)  # whole history: MCAU cuts it to the 8 most recent
 
 
 @pytest.mark.parametrize("name, words", [
@@ -195,3 +229,29 @@ def test_a_two_tower_run_exports_without_history_inputs(tiny_data, tiny_split, t
     features = model.space.user_features(USERS)
     out = signature(**{n: tf.constant(v, specs[n].dtype) for n, v in features.items()})["embedding"]
     np.testing.assert_allclose(out.numpy(), model.user_vectors(USERS), atol=1e-5)
+
+
+def test_the_approximate_path_excludes_like_the_exact_one(result):
+    """The k + E path of an approximate index (ScaNN), run here over a BruteForce
+    layer, keeps the same items as exact search with the excluded ones masked."""
+    import tensorflow as tf
+
+    from export.exporter import catalogue
+    from export.modules import IndexModule, build_index
+    from export.specs import InputSpecs
+
+    inputs = InputSpecs.from_model(result.model)
+    ids, vectors = catalogue(result)
+    encoder = result.model.query_encoder
+    exact = IndexModule(encoder, None, len(ids), inputs, ids, vectors=vectors)
+    approximate = IndexModule(encoder, build_index("brute_force", vectors, ids), len(ids), inputs, ids)
+    features = {name: tf.constant(value) for name, value in user_inputs(result, USERS).items()}
+    for k in (3, 1000):
+        feed = dict(features, k=tf.constant(k, tf.int32),
+                    exclude_item_ids=tf.constant([["i0", "i1", ""], ["i2", "x", ""], ["", "", ""]]))
+        a, b = exact.serve_exclude(feed), approximate.serve_exclude(feed)
+        assert a["item_ids"].numpy().tolist() == b["item_ids"].numpy().tolist()
+        np.testing.assert_allclose(a["scores"].numpy(), b["scores"].numpy(), atol=1e-6)
+        a, b = exact.serve({n: v for n, v in feed.items() if n != "exclude_item_ids"}), \
+            approximate.serve({n: v for n, v in feed.items() if n != "exclude_item_ids"})
+        assert a["item_ids"].numpy().tolist() == b["item_ids"].numpy().tolist()

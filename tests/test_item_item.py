@@ -89,6 +89,34 @@ def test_the_channel_by_hand():
                                [[1.0, 1.0, 0.0]])
 
 
+def test_the_channel_reads_q_u_from_the_history_by_hand():
+    """q_u = x_u W (each known item once; padding and unknown ids add nothing),
+    q~_u = q_u / sqrt(q_u^T N q_u) with N = mean over items of v_v v_v^T."""
+    channel = ItemItemChannel(["u"], ["i", "j"], rank=1, dim=2)
+    channel.assign(user_table=[[0.0]], item_table=[[2.0], [-1.0]], history_table=[[1.0], [3.0]],
+                   moment=np.diag([4.0, 1.0]), share=0.5)
+    p_u = tf.constant([[1.0, 0.0], [1.0, 0.0], [1.0, 0.0]])
+    history = tf.constant([["i", "j", ""], ["j", "j", "new"], ["", "", ""]])
+    # N = (2^2 + (-1)^2) / 2 = 2.5; rows: q = 1 + 3 = 4, q = 3 (repeats count once), q = 0.
+    expected_q = [4.0 / np.sqrt(16 * 2.5), 3.0 / np.sqrt(9 * 2.5), 0.0]
+    out = channel.query_from_history(p_u, history).numpy()
+    np.testing.assert_allclose(out[:, :2], [[0.5, 0.0]] * 3)
+    np.testing.assert_allclose(out[:, 2], 0.5 * np.array(expected_q), rtol=1e-6)
+    # Any history length, and the same as the fitted table for the same history.
+    assert channel.query_from_history(p_u[:1], tf.constant([["j"]])).shape == (1, 3)
+
+
+def test_the_query_encoder_reads_the_whole_history_like_the_fitted_table(trained, tiny_split):
+    model, _ = trained
+    users = list(tiny_split.train.user_id.unique()[:6])
+    features = model._user_features(users)
+    assert features[item_item.HISTORY].shape[1] == tiny_split.train.groupby("user_id").size()[users].max()
+    from_history = model.query_encoder(features).numpy()
+    features.pop(item_item.HISTORY)
+    from_table = model.query_encoder(features).numpy()
+    np.testing.assert_allclose(from_history, from_table, atol=1e-5)
+
+
 def test_the_channel_validates_and_serializes():
     with pytest.raises(ValueError, match="rank and dim"):
         ItemItemChannel(["u"], ["i"], rank=0, dim=2)

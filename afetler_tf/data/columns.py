@@ -11,6 +11,9 @@ from afetler_tf.data.errors import DataError, cell_error
 from afetler_tf.data.readers import Table
 
 
+_INT64_LIMIT = float(2 ** 63)  # exactly representable: valid seconds are in [-2**63, 2**63)
+
+
 def _first_bad(table: Table, bad: np.ndarray) -> int:
     return int(np.flatnonzero(bad)[0])
 
@@ -59,13 +62,67 @@ def ratings(table: Table, column: str,
     return values
 
 
+MAX_ABS_RATING = 1e4
+MAX_RATING_SPAN = 100.0
+
+
+def plausible_ratings(table: Table, column: str, values: np.ndarray, meta_path: str) -> None:
+    """Refuses implausible ratings when no rating range was declared in meta.json.
+
+    Rule (only without a declared ``rating_range``): every rating must have
+    ``|rating| <= 1e4`` and ``max - min <= 100`` over the file, so 1-5, 0-10
+    and 0-100 scales load while a typo such as 1e6 (which would dominate the
+    loss) or 1e300 (which overflows float32 during training) stops here. A
+    real scale beyond that is declared in meta.json, which then bounds the
+    ratings instead.
+
+    Args:
+        table: The interactions table (for the location).
+        column: The rating column.
+        values: Its parsed ratings (NaN = implicit).
+        meta_path: Where meta.json would be, for the message.
+
+    Raises:
+        DataError: A rating breaks the rule; names the row with the most
+            extreme value and says to write meta.json or fix the rating.
+    """
+    finite = np.isfinite(values)
+    if not finite.any():
+        return
+    low, high = float(values[finite].min()), float(values[finite].max())
+    huge = finite & (np.abs(values) > MAX_ABS_RATING)
+    if huge.any():
+        problem = f"implausible rating: |rating| > {MAX_ABS_RATING:g} and no meta.json declares the scale"
+        bad = huge
+    elif high - low > MAX_RATING_SPAN:
+        problem = (f"implausible ratings: they span {low:g} to {high:g}, more than "
+                   f"{MAX_RATING_SPAN:g}, and no meta.json declares the scale")
+        median = float(np.median(values[finite]))
+        extreme = high if high - median >= median - low else low
+        bad = finite & (values == extreme)
+    else:
+        return
+    example = f' (here {{"rating_range": [{_num(low)}, {_num(high)}]}})' \
+        if max(abs(low), abs(high)) <= 1e9 else ""
+    fix = (f"Fix the rating; or, if the ratings really use such a scale, declare it in {meta_path} as "
+           f'{{"rating_range": [lo, hi]}}{example}.')
+    _raise(table, bad, column, problem, fix)
+
+
+def _num(value: float) -> str:
+    """A number as written in JSON: 5 rather than 5.0."""
+    return str(int(value)) if value == int(value) else repr(value)
+
+
 def timestamps(table: Table, column: str) -> np.ndarray:
     """The column as int64 seconds; accepts integer seconds or ISO date-times.
 
     Naive date-times are taken as UTC. Fractional seconds are truncated.
 
     Raises:
-        DataError: A cell is empty or cannot be read as either form.
+        DataError: A cell is empty, cannot be read as either form, or is a
+            number outside the int64 range (e.g. 1e20, which numpy would turn
+            into int64-min with only a warning).
     """
     raw = table.frame[column]
     empty = raw.to_numpy(dtype=object) == ""
@@ -76,6 +133,12 @@ def timestamps(table: Table, column: str) -> np.ndarray:
     numeric = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64)
     out = np.zeros(len(raw), dtype=np.int64)
     is_num = np.isfinite(numeric)
+    too_big = is_num & ~((numeric >= -_INT64_LIMIT) & (numeric < _INT64_LIMIT))
+    if too_big.any():
+        _raise(table, too_big, column, "timestamp out of range (not a number of seconds that fits "
+               "in a 64-bit integer)",
+               "Use integer seconds since 1970 (e.g. 881250949) or an ISO date-time "
+               "(e.g. 2024-05-01T13:45:00Z).")
     out[is_num] = numeric[is_num].astype(np.int64)
     rest = ~is_num
     if rest.any():

@@ -2,14 +2,19 @@
 
 Every table is read as strings first and parsed column by column afterwards,
 so a bad value can be reported with its file, line and column instead of
-being turned into NaN by pandas. Text files keep blank lines as rows of ""
-so that row ``k`` (0-based) of the frame is line ``k + 2`` of the file.
+being turned into NaN by pandas. Text files are split with the ``csv``
+module; blank lines are kept as rows of "" and every row remembers the line
+it starts on (a quoted field may span lines), so errors name the real line.
+A row with more fields than the header (an unquoted ``Action,Comedy``, a
+stray trailing comma) is an error: pandas would drop the extra fields or
+shift the others into the wrong columns without a word.
 """
 
 from __future__ import annotations
 
 import csv
 import dataclasses
+import gc
 import os
 from typing import Iterable, Optional, Sequence
 
@@ -76,8 +81,10 @@ def read_text(path: str, sep: str = ",", encoding: str = "utf-8-sig",
         The Table.
 
     Raises:
-        DataError: The file is missing, empty, has no data rows, or repeats a
-            column name in its header.
+        DataError: The file is missing, empty, has no data rows, repeats a
+            column name in its header, or has a row with more fields than
+            the header (the message names the line and says to quote the
+            field or use '|' between categories).
     """
     require_file(path)
     header_line = _first_line(path, encoding)
@@ -85,27 +92,109 @@ def read_text(path: str, sep: str = ",", encoding: str = "utf-8-sig",
         need = "rows" if names else \
             f"a header line (the column names, separated by {sep!r}) and at least one row"
         raise DataError(f"{path} is empty. It needs {need}.", path=path)
-    if names is None:
-        header = [h.strip() for h in next(csv.reader([header_line], delimiter=sep, quoting=quoting))]
-        _check_header(path, header, sep)
+    header, records, lines = _read_records(path, sep, encoding, names, quoting)
+    if len(records) == 0:
+        raise DataError(f"{path} has a header line but no rows. Add data rows or remove the file.",
+                        path=path)
+    columns = list(names) if names else header
+    frame = pd.DataFrame({c: pd.Series(records[:, j], dtype=object) for j, c in enumerate(columns)})
+    return Table(path, _clean(frame), lines)
+
+
+def _read_records(path: str, sep: str, encoding: str, names: Optional[Sequence[str]],
+                  quoting: int) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """(header, records as a 2-D object array of the header's width, 1-based first line of each).
+
+    A blank line is a record of "" (dropped later with a report line). A record
+    with fewer fields than the header is padded with "" (missing trailing cells);
+    one with more fields is an error, since pandas would silently drop or shift
+    them (an unquoted ``Action,Comedy`` or a stray trailing separator).
+
+    Raises:
+        DataError: Repeated or empty header names, a record with too many
+            fields, undecodable text or malformed quoting.
+    """
+    header: list[str] = []
+    reader = None
     try:
-        frame = pd.read_csv(path, sep=sep, encoding=encoding, dtype=str, keep_default_na=False,
-                            skip_blank_lines=False, quoting=quoting, header=None if names else 0,
-                            names=list(names) if names else None, index_col=False)
-    except pd.errors.ParserError as e:  # e.g. "Expected 4 fields in line 7, saw 5"
-        raise DataError(f"{path}: {e}. Every row needs as many {sep!r}-separated fields as the header; "
-                        f"quote fields that contain {sep!r}.", path=path) from e
+        with open(path, encoding=encoding, newline="") as f:
+            reader = csv.reader(f, delimiter=sep, quoting=quoting)
+            if names is None:
+                header = [h.strip() for h in next(reader, [])] or [""]
+                _check_header(path, header, sep)
+            first = reader.line_num + 1
+            records = _all_records(reader)
+            last = reader.line_num
+        if last - first + 1 == len(records):  # one line per record: no quoted line breaks
+            lines = np.arange(first, first + len(records), dtype=np.int64)
+        else:
+            lines = _record_lines(path, sep, encoding, quoting, skip=0 if names else 1)
     except UnicodeDecodeError as e:
         raise DataError(f"{path}: not {encoding} text (byte {e.start}: {e.reason}). Save the file as "
                         f"UTF-8.", path=path) from e
-    if names is None:
-        frame.columns = header
-    if len(frame) == 0:
-        raise DataError(f"{path} has a header line but no rows. Add data rows or remove the file.",
-                        path=path)
-    first = 1 if names else 2
-    frame = _clean(frame)
-    return Table(path, frame, np.arange(first, first + len(frame)))
+    except csv.Error as e:  # e.g. a field over csv.field_size_limit(), or a NUL byte
+        line = reader.line_num if reader is not None else None
+        raise DataError(f"{where(path, line)}: cannot be read as {sep!r}-separated text ({e}). Check "
+                        f"the quoting of this line.", path=path, line=line) from e
+    columns = list(names) if names else header
+    width = len(columns)
+    lengths = np.fromiter(map(len, records), dtype=np.int64, count=len(records))
+    if (lengths > width).any():
+        row = int(np.flatnonzero(lengths > width)[0])
+        raise _too_many_fields(path, int(lines[row]), records[row], columns, sep, quoting)
+    for row in np.flatnonzero(lengths < width):
+        records[row] = records[row] + [""] * (width - len(records[row]))
+    array = np.empty((len(records), width), dtype=object)
+    if records:
+        array[:] = records
+    return header, array, lines
+
+
+def _all_records(reader) -> list[list[str]]:
+    """``list(reader)`` with the garbage collector paused: a million small lists would
+    otherwise set off repeated full collections of the (large, TensorFlow) heap."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return list(reader)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _record_lines(path: str, sep: str, encoding: str, quoting: int, skip: int) -> np.ndarray:
+    """The 1-based line each record starts on, after ``skip`` header records."""
+    lines = []
+    with open(path, encoding=encoding, newline="") as f:
+        reader = csv.reader(f, delimiter=sep, quoting=quoting)
+        for _ in range(skip):
+            next(reader, None)
+        start = reader.line_num + 1
+        for _ in reader:
+            lines.append(start)
+            start = reader.line_num + 1
+    return np.asarray(lines, dtype=np.int64)
+
+
+def _too_many_fields(path: str, line: int, record: list[str], columns: Sequence[str],
+                     sep: str, quoting: int) -> DataError:
+    """The error for a record with more fields than the header (file, line, what to do)."""
+    width = len(columns)
+    extra = record[width:]
+    message = (f"{where(path, line)}: {len(record)} {sep!r}-separated fields, but the header has "
+               f"{width} ({', '.join(columns)}); the extra field(s) would be lost or shift the "
+               f"others into the wrong columns. ")
+    if not any(v.strip() for v in extra):
+        message += f"Remove the trailing {sep!r} at the end of the line."
+    elif quoting == csv.QUOTE_NONE:  # a fixed format (GroupLens) without quoting
+        message += f"Extra value(s): {extra!r}. Remove the extra {sep!r}: fields cannot contain it."
+    else:
+        message += (f"Extra value(s): {extra!r}. If a field contains {sep!r}, put it in double quotes "
+                    f"(e.g. \"Action{sep}Comedy\")")
+        if "categories" in columns:
+            message += "; write several categories as one field separated by '|' (Action|Comedy)"
+        message += f"; or remove the extra {sep!r}."
+    return DataError(message, path=path, line=line)
 
 
 def read_parquet(path: str) -> Table:
@@ -163,7 +252,8 @@ def require_columns(table: Table, required: Iterable[str], known: Iterable[str] 
     hints = []
     for name in missing:
         guess = closest(name, [p for p in present if p not in set(required) | set(known)])
-        hints.append(f"{name!r}" + (f" (found {guess!r}: rename it to {name!r})" if guess else ""))
+        hints.append(f"{name!r}" + (f" (found {guess!r}: did you mean {name!r}? rename it to {name!r})"
+                                    if guess else ""))
     sep_hint = ""
     if len(present) == 1 and any(s in present[0] for s in (";", "\t", "|")):
         sep_hint = " The header looks like one column: the file must be comma-separated."

@@ -93,6 +93,39 @@ def drop_duplicates(frame: pd.DataFrame, report: list[str], source: str) -> pd.D
     return frame
 
 
+def drop_repeated_pairs(frame: pd.DataFrame, report: list[str], source: str) -> pd.DataFrame:
+    """Keeps one interaction per (user_id, item_id): the latest, with a report line.
+
+    Policy: among rows with the same user and item, the one with the largest
+    timestamp is kept; ties go to the row that comes last in the file. The
+    others are dropped and counted: for rated data as "conflicting" duplicates
+    (same pair, different rating or time), for implicit data as repeated
+    interactions. Kept rows stay in file order. Afterwards no pair occurs
+    twice, so a pair cannot land in both train and test.
+    """
+    if len(frame) < 2:
+        return frame
+    user_codes, _ = pd.factorize(frame["user_id"])
+    item_codes, item_uniques = pd.factorize(frame["item_id"])
+    pair = user_codes.astype(np.int64) * len(item_uniques) + item_codes  # one int per (user, item)
+    if not pd.Series(pair).duplicated().any():
+        return frame
+    order = np.lexsort((np.arange(len(frame)), frame["timestamp"].to_numpy()))  # time, then file order
+    latest = pd.Series(pair[order]).duplicated(keep="last").to_numpy()
+    drop = np.zeros(len(frame), dtype=bool)
+    drop[order[latest]] = True
+    count, n_pairs = int(drop.sum()), int(np.unique(pair[drop]).size)
+    if frame["rating"].notna().any():
+        what = (f"dropped {count} conflicting duplicate interaction row(s): {n_pairs} (user_id, item_id) "
+                f"pair(s) appear more than once with a different rating or timestamp")
+    else:
+        what = (f"dropped {count} repeated interaction row(s): {n_pairs} (user_id, item_id) pair(s) "
+                f"appear more than once at different times")
+    report.append(f"{source}: {what}; the latest of each pair was kept (largest timestamp, then last "
+                  f"in the file).")
+    return frame[~drop].reset_index(drop=True)
+
+
 def complete_users(table: Optional[pd.DataFrame], inter: pd.DataFrame, report: list[str],
                    source: str) -> pd.DataFrame:
     """Adds users that interact but are not in the user table (empty attributes), with a report line."""
@@ -129,8 +162,14 @@ def complete_items(table: Optional[pd.DataFrame], inter: pd.DataFrame, report: l
 
 def dataset(name: str, inter: pd.DataFrame, user_table: Optional[pd.DataFrame],
             item_table: Optional[pd.DataFrame], rating_range, report: list[str]) -> Dataset:
-    """Deduplicates, completes the user/item tables and returns the Dataset."""
+    """Deduplicates, completes the user/item tables and returns the Dataset.
+
+    Exact duplicate rows are removed first (:func:`drop_duplicates`), then
+    repeated (user, item) pairs keep only their latest row
+    (:func:`drop_repeated_pairs`); both are counted in ``report``.
+    """
     inter = drop_duplicates(inter, report, name)
+    inter = drop_repeated_pairs(inter, report, name)
     users_out = complete_users(user_table, inter, report, name)
     items_out = complete_items(item_table, inter, report, name)
     if rating_range is not None:

@@ -16,12 +16,22 @@ RMS 1:
 The layer writes that as one dot product of longer vectors, the form a
 retrieval index serves:
 
-    query(p_u, user_ids)     = [p_u / rho(p_u) ‖ s q~_u]   (batch, d + k)
-    candidate(p_v, item_ids) = [p_v ‖ v_v]                  (batch, d + k)
+    query_from_history(p_u, history_item_ids) = [p_u / rho(p_u) ‖ s q~_u]   (batch, d + k)
+    candidate(p_v, item_ids)                  = [p_v ‖ v_v]                  (batch, d + k)
+
+q_u is computed from the history the caller passes (x_u: the distinct known
+items in it, each once), so a new user who arrives with a history gets the
+channel, and a user whose history grew is scored on all of it. The history
+is read whole, not cut to MCAU's ``data.history_length``: EASE's weights were
+fitted and the share chosen with each user's whole training history, so a
+cut history would score differently from the fitted model. (``query(p_u,
+user_ids)`` reads the table of q~_u computed at fit time instead; runs kept
+for compatibility use it.)
 
 Ids go through the layer's own lookups (one OOV index, row 0). Every table
 is non-trainable and set by :meth:`ItemItemChannel.assign`; row 0 stays zero,
-so an unknown user or item gets no item-item score (only the towers').
+so an unknown user or item, and a history padding "", gets no item-item
+score (only the towers').
 Before ``assign`` the channel is neutral: s = 0 and M = I (unit-norm tower
 vectors keep their scores).
 """
@@ -55,7 +65,9 @@ class ItemItemChannel(tf.keras.layers.Layer):
     Weights (all non-trainable): ``user_table`` (n_users + 1, k) = q~_u,
     ``item_table`` (n_items + 1, k) = v_v, ``history_table`` (n_items + 1, k)
     = W (kept so q_u can be recomputed when histories grow), ``moment`` (d, d)
-    = M, ``share`` () = s.
+    = M, ``item_moment`` (k, k) = N (set with the item table, and by
+    :meth:`refresh_item_moment` after restoring a checkpoint written before
+    it existed), ``share`` () = s.
     """
 
     def __init__(self, user_vocabulary: Sequence, item_vocabulary: Sequence, rank: int, dim: int,
@@ -78,6 +90,8 @@ class ItemItemChannel(tf.keras.layers.Layer):
                                              initializer=zeros, trainable=False)
         self.moment = self.add_weight(name="moment", shape=(self.dim, self.dim),
                                       initializer=tf.keras.initializers.Identity(), trainable=False)
+        self.item_moment = self.add_weight(name="item_moment", shape=(self.rank, self.rank),
+                                           initializer=zeros, trainable=False)
         self.share = self.add_weight(name="share", shape=(), initializer=zeros, trainable=False)
 
     def assign(self, user_table: np.ndarray, item_table: np.ndarray, history_table: np.ndarray,
@@ -96,7 +110,13 @@ class ItemItemChannel(tf.keras.layers.Layer):
         if moment.shape != (self.dim, self.dim):
             raise ValueError(f"moment must have shape {(self.dim, self.dim)}, got {moment.shape}.")
         self.moment.assign(moment)
+        self.refresh_item_moment()
         self.set_share(share)
+
+    def refresh_item_moment(self) -> None:
+        """N = mean over the known items of v_v v_v^T, from the item table."""
+        v = self.item_table.numpy()[1:].astype(np.float64)
+        self.item_moment.assign((v.T @ v / max(len(v), 1)).astype(np.float32))
 
     def set_share(self, share: float) -> None:
         if not share >= 0:
@@ -109,6 +129,26 @@ class ItemItemChannel(tf.keras.layers.Layer):
         rho = tf.sqrt(tf.reduce_sum(tf.matmul(p_u, self.moment) * p_u, -1, keepdims=True))  # (b, 1)
         q = tf.gather(self.user_table, self.user_lookup(tf.reshape(user_ids, [-1])))  # (b, k)
         return tf.concat([tf.math.divide_no_nan(p_u, rho), self.share * q], -1)
+
+    def query_from_history(self, p_u, history_item_ids):
+        """[p_u / rho(p_u) ‖ s q~_u] with q_u = x_u W from ``history_item_ids``
+        (batch, L) str, "" = padding, any L; (batch, d + k)."""
+        return self.query_from_rows(p_u, self.item_lookup(history_item_ids))
+
+    def query_from_rows(self, p_u, rows):
+        """:meth:`query_from_history` with the history already looked up:
+        ``rows`` (batch, L) int, the item tables' rows (0 = unknown / padding)."""
+        n = self.history_table.shape[0]
+        x = tf.math.bincount(tf.cast(rows, tf.int32), minlength=n, maxlength=n, binary_output=True,
+                             axis=-1, dtype=tf.float32)  # (b, n): x_u, each item once
+        return self.query_from_q(p_u, tf.matmul(x, self.history_table))  # row 0 of W is zero
+
+    def query_from_q(self, p_u, q):
+        """[p_u / rho(p_u) ‖ s q~_u] from q_u = x_u W (batch, k), computed by the caller."""
+        p_u = tf.convert_to_tensor(p_u)
+        rho = tf.sqrt(tf.reduce_sum(tf.matmul(p_u, self.moment) * p_u, -1, keepdims=True))  # (b, 1)
+        rms = tf.sqrt(tf.reduce_sum(tf.matmul(q, self.item_moment) * q, -1, keepdims=True))  # (b, 1)
+        return tf.concat([tf.math.divide_no_nan(p_u, rho), self.share * tf.math.divide_no_nan(q, rms)], -1)
 
     def candidate(self, p_v, item_ids):
         """[p_v ‖ v_v], (batch, d + k)."""

@@ -245,8 +245,11 @@ class Afetler(Recommender):
 
     @property
     def uses_history(self) -> bool:
+        """Whether the query side reads the user's history: MCAU, the ranking
+        head's target attention, or the item-item channel (whose q_u is
+        computed from the history in the query model)."""
         acfg = self.config.afetler
-        return acfg.mcau or (acfg.ranking_head and acfg.target_attention)
+        return acfg.mcau or (acfg.ranking_head and acfg.target_attention) or acfg.item_item
 
     def fit(self, data: Dataset, split: Split, verbose: int = 1, checkpoint_dir=None) -> dict:
         """Stage 1 trains everything jointly, early-stopped on the validation
@@ -291,7 +294,15 @@ class Afetler(Recommender):
             if verbose and "val_rmse" in taste:
                 print(f"user taste: share {taste['taste_scale']:.2f}, validation rating RMSE "
                       f"{taste['val_rmse_without']:.4f} -> {taste['val_rmse']:.4f}", flush=True)
+        self._serve_whole_log(split)
         return history
+
+    def _serve_whole_log(self, split: Split) -> None:
+        """A "none" split is a deployed model's: once fitted, the users'
+        histories are their whole logs (the validation carve-out included),
+        as the served requests carry them and as recommend excludes them."""
+        if split.kind == "none" and not split.validation.empty:
+            self.add_history(split.validation)
 
     def fit_new_item_gan(self, split: Split, verbose: int = 1, checkpoint_dir=None) -> dict:
         """Trains the NewItemGAN on the trained (frozen) towers; returns its history.
@@ -374,7 +385,21 @@ class Afetler(Recommender):
 
     def add_history(self, interactions: pd.DataFrame) -> None:
         """Appends newly revealed interactions to the users' histories (online
-        learning, DESIGN §5); vocabularies stay as trained (new ids go OOV)."""
+        learning, DESIGN §5); vocabularies stay as trained (a new user's id
+        goes OOV, their history is read in full).
+
+        Raises:
+            ValueError: An item id the model's catalogue does not hold (neither
+                in the run's data nor added with ``add_items``): data that does
+                not belong to this run, named rather than silently remapped.
+        """
+        unknown = pd.Index(interactions["item_id"].astype(str).unique()).difference(
+            self.space.items.index.astype(str))
+        if len(unknown):
+            raise ValueError(f"add_history: {len(unknown)} item id(s) are not in this model's "
+                             f"catalogue, e.g. {list(unknown[:5])}: the interactions belong to other "
+                             f"data than the run was trained on. Add new items first (add_items), "
+                             f"or fit a new run on the new data.")
         columns = list(self._history_source.columns)
         self._history_source = pd.concat([self._history_source, interactions[columns]],
                                          ignore_index=True)
@@ -401,12 +426,21 @@ class Afetler(Recommender):
         return training.batched(lambda f: tower(f), self._user_features(user_ids))
 
     def _user_features(self, user_ids: Sequence[str]) -> dict:
+        """The query side's features: profile, the latest ``data.history_length``
+        interactions (MCAU) and, with the item-item channel, the whole history
+        (``item_item.HISTORY``), as a served request carries them."""
         feats = self.space.user_features(user_ids)
         if self.uses_history:
             hist = user_histories(self._history_source, user_ids,
                                   max_len=self.config.data.history_length)
             feats.update(history_item_ids=hist["history_item_ids"],
                          history_ratings=hist["history_ratings"])
+        if self.network.item_item is not None:
+            counts = self._history_source["user_id"].astype(str).value_counts()
+            longest = int(counts.reindex(pd.Index(np.asarray(user_ids, object).astype(str)))
+                          .fillna(0).max()) if len(user_ids) else 0
+            whole = user_histories(self._history_source, user_ids, max_len=max(longest, 1))
+            feats[item_item.HISTORY] = whole["history_item_ids"]
         return feats
 
     def item_vectors(self, item_ids: Sequence[str]) -> np.ndarray:
@@ -436,7 +470,10 @@ class Afetler(Recommender):
     def load(self, directory: str, data: Dataset, split: Split) -> None:
         self._prepare(data, split)
         self.network.load_weights(os.path.join(directory, "weights")).expect_partial()
+        if self.network.item_item is not None:  # N is derived: also right for older checkpoints
+            self.network.item_item.refresh_item_moment()
         self.attach_gan(new_items.load_gan(self, directory) if self.config.gan.enabled else None)
+        self._serve_whole_log(split)
 
     def explain(self, user_id: str, item_ids: Sequence[str]) -> list[dict]:
         """Which history items (and channels) the target-aware attention leaned on.

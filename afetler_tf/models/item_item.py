@@ -34,9 +34,19 @@ from afetler_tf.models import ease
 SHARES = (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0)
 
 
+HISTORY = "item_item_history"  # the whole history the channel reads (feature key)
+HISTORY_ROWS = "item_item_history_rows"  # that history looked up already: the tables' rows (int)
+
+
 class ChannelEncoder(tf.keras.Model):
     """Raw features -> a tower's vector with the channel's part appended:
-    ``side="query"``: [p_u / rho ‖ s q~_u]; ``side="candidate"``: [p_v ‖ v_v]."""
+    ``side="query"``: [p_u / rho ‖ s q~_u]; ``side="candidate"``: [p_v ‖ v_v].
+
+    The query side computes q_u from the features' whole history,
+    ``features[HISTORY]`` (batch, L) str, or from its rows in the channel's
+    tables, ``features[HISTORY_ROWS]`` (an index that has looked the history
+    up already); without either, from
+    the table of q~_u keyed by ``user_id`` (as fitted)."""
 
     def __init__(self, encoder: tf.keras.Model, channel, side: str, **kwargs):
         super().__init__(**kwargs)
@@ -50,6 +60,10 @@ class ChannelEncoder(tf.keras.Model):
     def call(self, features, training=False):
         p = self.encoder(features, training=training)
         if self.side == "query":
+            if HISTORY_ROWS in features:
+                return self.channel.query_from_rows(p, features[HISTORY_ROWS])
+            if HISTORY in features:
+                return self.channel.query_from_history(p, features[HISTORY])
             return self.channel.query(p, features["user_id"])
         return self.channel.candidate(p, features["item_id"])
 

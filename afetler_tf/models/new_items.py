@@ -140,6 +140,8 @@ def fit_gan(model, split, verbose: int = 1, checkpoint_dir: Optional[str] = None
         gcfg.epochs, gcfg.patience, monitor, verbose=verbose, checkpoint_dir=checkpoint_dir,
         prefix="gan ", progress=GanEpochLog(monitor, prefix="gan ") if verbose else None)
     model.attach_gan(gan)
+    if not split.train["rating"].notna().any():  # implicit data: the ranker was not trained,
+        return history                           # so it has no cold-item path to calibrate
     history["user_offsets"] = fit_offsets(model, split)
     history.update({f"content_bias_{k}": v for k, v in fit_content_bias(model, split).items()})
     history["user_affinities"] = fit_user_affinity(model, split)
