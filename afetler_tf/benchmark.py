@@ -137,7 +137,7 @@ def run_suite(suite: str, models: Sequence[str], source: str, directory: str,
     are kept and only the missing ones run; the wall time adds up.
     """
     from afetler_tf.data import load_dataset
-    from afetler_tf.io import write_json
+    from afetler_tf.files import write_json
     data = load_dataset(source)
     planned = list(suite_runs(suite, models, source))
     path = os.path.join(directory, f"{suite}.json")
@@ -180,7 +180,7 @@ def _config_of(model: str, seed: int, source: str) -> dict:
 
 def _resumed(path: str, source: str) -> Optional[dict]:
     """The suite file at ``path`` when it holds runs on ``source``, else None."""
-    from afetler_tf.io import read_json
+    from afetler_tf.files import read_json
     if not os.path.exists(path):
         return None
     payload = read_json(path)

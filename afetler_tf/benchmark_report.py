@@ -314,7 +314,7 @@ def update_readme(path: str, directory: str) -> bool:
         return False
     head, rest = text.split(README_START, 1)
     tail = rest.split(README_END, 1)[1]
-    from afetler_tf.io import atomic_write_text
+    from afetler_tf.files import atomic_write_text
     atomic_write_text(path, f"{head}{README_START}\n{readme_results(directory)}\n{README_END}{tail}")
     return True
 

@@ -28,7 +28,7 @@ import pandas as pd
 from afetler_tf.data import columns, folder
 from afetler_tf.data.errors import DataError
 from afetler_tf.data.readers import Table, drop_blank_rows, read_parquet, read_text, require_columns
-from afetler_tf.io import atomic_write, atomic_write_text
+from afetler_tf.files import atomic_write, atomic_write_text
 
 ADDED_FILE = "added_items.csv"
 INDEX_FILE = os.path.join("index", "item_vectors.npz")

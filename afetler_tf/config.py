@@ -528,7 +528,7 @@ class Config:
     def to_json(self, path: Optional[str] = None) -> str:
         text = json.dumps(self.to_dict(), indent=2, sort_keys=True)
         if path:
-            from afetler_tf.io import atomic_write_text
+            from afetler_tf.files import atomic_write_text
             atomic_write_text(path, text + "\n")
         return text
 
@@ -538,7 +538,7 @@ class Config:
 
     @classmethod
     def from_json(cls, path: str) -> "Config":
-        from afetler_tf.io import read_json
+        from afetler_tf.files import read_json
         return cls.from_dict(read_json(path), where=path)
 
 

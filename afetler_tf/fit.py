@@ -216,7 +216,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 def _train(args, config: Config, config_dict: dict, out: str, chief: bool, tf_config, strategy) -> int:
-    from afetler_tf import distribute, io, resume
+    from afetler_tf import distribute, files, resume
     from afetler_tf.pipeline import run
 
     start = time.time()
@@ -235,7 +235,7 @@ def _train(args, config: Config, config_dict: dict, out: str, chief: bool, tf_co
     else:  # the chief writes the run; a worker leaves its own metrics beside it
         with tempfile.TemporaryDirectory() as scratch:  # saving is collective: every worker saves
             result.model.save(scratch)
-        io.write_json(os.path.join(out, "workers", f"{task}.json"), {"metrics": result.metrics})
+        files.write_json(os.path.join(out, "workers", f"{task}.json"), {"metrics": result.metrics})
     print(f"\n{config.model} on {config.data.source} ({config.data.split} split, seed "
           f"{config.data.seed}), {time.time() - start:.0f}s\n{results_table(result.metrics)}")
     if chief:

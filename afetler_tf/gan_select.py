@@ -167,7 +167,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                    help="only rewrite gan_select.md from gan_select.json (after a change of the "
                         "GanConfig defaults, which the section compares with the winner)")
     args = p.parse_args(argv)
-    from afetler_tf.io import atomic_write_text, read_json, write_json
+    from afetler_tf.files import atomic_write_text, read_json, write_json
     if args.render:
         text = render(read_json(os.path.join(args.dir, "gan_select.json")))
         atomic_write_text(os.path.join(args.dir, "gan_select.md"), text)

@@ -17,7 +17,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from afetler_tf import io
+from afetler_tf import files
 
 LOWER_IS_BETTER = ("mse", "mae", "rmse", "popularity_percentile")
 PROTOCOL_TITLES = {
@@ -41,7 +41,7 @@ def higher_is_better(metric: str) -> bool:
 
 def write_metrics_json(path: str, metrics: Mapping) -> str:
     """Writes ``metrics`` as strict JSON atomically (NaN/inf -> null). Returns ``path``."""
-    return io.write_json(path, metrics)
+    return files.write_json(path, metrics)
 
 
 def _number(value) -> Optional[float]:
@@ -202,5 +202,5 @@ def write_report(run_dir: str, config_dict: Mapping, metrics: Mapping, history: 
         lines += ["No evaluation metrics (e.g. split 'none' has no test set).", ""]
     lines += _training_section(run_dir, history)
     lines += ["## Configuration", "", "```json",
-              json.dumps(io.jsonable(config_dict), indent=2, sort_keys=True), "```", ""]
-    return io.atomic_write_text(os.path.join(run_dir, "report.md"), "\n".join(lines))
+              json.dumps(files.jsonable(config_dict), indent=2, sort_keys=True), "```", ""]
+    return files.atomic_write_text(os.path.join(run_dir, "report.md"), "\n".join(lines))

@@ -30,7 +30,7 @@ from typing import Optional
 import numpy as np
 import tensorflow as tf
 
-from afetler_tf import io
+from afetler_tf import files
 
 RUN_STATE = "run_state.json"
 CHECKPOINTS = "checkpoints"
@@ -66,7 +66,7 @@ def check_run_dir(out: str, config: dict, overwrite: bool = False) -> str:
             os.path.join(out, "metrics.json")) else "files that are not a fit run"
         raise RunDirError(f"{out} holds {what}. Choose another --out, or pass --overwrite to "
                           f"replace it.")
-    state = io.read_json(state_path)
+    state = files.read_json(state_path)
     if state.get("status") == "finished":
         raise RunDirError(f"{out} holds a finished run (see {out}/metrics.json). Choose another "
                           f"--out, or pass --overwrite to train it again.")
@@ -91,7 +91,7 @@ def _changed_fields(old: dict, new: dict, prefix: str = "") -> list:
 
 def mark_run(out: str, config: dict, status: str, **extra) -> None:
     """Writes ``out/run_state.json``: status "running" or "finished" + config."""
-    io.write_json(os.path.join(out, RUN_STATE), {"status": status, "config": config, **extra})
+    files.write_json(os.path.join(out, RUN_STATE), {"status": status, "config": config, **extra})
 
 
 def forget_run(out: str) -> None:
@@ -135,10 +135,10 @@ class StageCheckpoint:
 
     def _read(self, name: str) -> Optional[dict]:
         path = os.path.join(self.directory, name)
-        return io.read_json(path) if os.path.exists(path) else None
+        return files.read_json(path) if os.path.exists(path) else None
 
     def _write(self, name: str, payload: dict) -> None:
-        io.write_json(os.path.join(self._write_dir, name), payload)
+        files.write_json(os.path.join(self._write_dir, name), payload)
 
     def finished(self) -> Optional[dict]:
         """The stage's history if it already finished (then its weights are restored)."""

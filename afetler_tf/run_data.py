@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from afetler_tf.data.schema import Dataset, Split
-from afetler_tf.io import atomic_write, read_json, write_json
+from afetler_tf.files import atomic_write, read_json, write_json
 
 FOLDER = "data"
 PARTS = ("train", "validation", "test")

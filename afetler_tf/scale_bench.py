@@ -29,7 +29,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from afetler_tf import io
+from afetler_tf import files
 from afetler_tf.config import OPTIMIZERS
 
 SIZES = {"100k": (100_000, 10_000, 10_000), "1M": (1_000_000, 100_000, 100_000),
@@ -60,7 +60,7 @@ def child(data: str, steps: int, warmup: int, batch: int, optimizer: str, out: s
     t0, probe = time.perf_counter(), Probe()
     result = fit_stream(config, data, verbose=0, steps_per_epoch=steps, callbacks=[probe])
     measured = (probe.steps - warmup) * batch
-    io.write_json(out, {
+    files.write_json(out, {
         "records": result.scan.records, "users": len(result.scan.user_ids),
         "items": len(result.scan.item_counts), "setup_seconds": probe.begin - t0,
         "train_steps": probe.steps, "measured_examples": measured,
@@ -164,7 +164,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                                                  "batch": args.batch, "model": MODEL,
                                                  "optimizer": args.optimizer},
                "sizes": sizes, "workers": workers, "wall_seconds": time.perf_counter() - start}
-    io.write_json(os.path.join(args.out, "scale.json"), payload)
+    files.write_json(os.path.join(args.out, "scale.json"), payload)
     scale_report.write(payload, args.out)
     print(f"wrote {args.out}/scale.json, scale.md, scale.png")
     return 0

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 
-from afetler_tf import io
+from afetler_tf import files
 from afetler_tf.scale_bench import SIZES, exponent
 
 
@@ -88,7 +88,7 @@ def write(payload: dict, directory: str) -> None:
     text += ["Fit time, one full epoch of the 100k log (`fit --stream`, 1 worker vs 2 local "
              "workers with MultiWorkerMirroredStrategy on 127.0.0.1; both share the same 2 cores):",
              "", *workers(payload["workers"]), "", "![scale](scale.png)", ""]
-    io.atomic_write_text(os.path.join(directory, "scale.md"), "\n".join(text))
+    files.atomic_write_text(os.path.join(directory, "scale.md"), "\n".join(text))
     _plot(sizes, os.path.join(directory, "scale.png"))
 
 

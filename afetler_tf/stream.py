@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from afetler_tf import io
+from afetler_tf import files
 from afetler_tf import train as training
 from afetler_tf.config import Config
 from afetler_tf.data import folder as folder_source
@@ -196,12 +196,12 @@ def fit_stream(config: Config, folder: str, out_dir: Optional[str] = None,
 def write_stream_run(out_dir: str, config: Config, network, result: StreamResult) -> None:
     """config.json, metrics.json, history.json, scan.json, vocabularies and weights."""
     config.to_json(os.path.join(out_dir, "config.json"))
-    io.write_json(os.path.join(out_dir, "metrics.json"), result.metrics)
-    io.write_json(os.path.join(out_dir, "history.json"), result.history)
+    files.write_json(os.path.join(out_dir, "metrics.json"), result.metrics)
+    files.write_json(os.path.join(out_dir, "history.json"), result.history)
     scan = dataclasses.asdict(result.scan)
     users, items = scan.pop("user_ids"), scan.pop("item_counts")
-    io.write_json(os.path.join(out_dir, "scan.json"), scan)
-    io.atomic_write_text(os.path.join(out_dir, "vocab", "users.txt"), "\n".join(users) + "\n")
-    io.atomic_write_text(os.path.join(out_dir, "vocab", "items.tsv"),
+    files.write_json(os.path.join(out_dir, "scan.json"), scan)
+    files.atomic_write_text(os.path.join(out_dir, "vocab", "users.txt"), "\n".join(users) + "\n")
+    files.atomic_write_text(os.path.join(out_dir, "vocab", "items.tsv"),
                          "".join(f"{i}\t{c}\n" for i, c in items.items()))
     network.save_weights(os.path.join(out_dir, "weights", "weights"))

@@ -122,7 +122,7 @@ def main(argv=None) -> int:
                        max_score_difference=float(np.max(np.abs(answer["score"].numpy() - retrieval))))
     print(json.dumps(figures, indent=2))
     if args.json:
-        from afetler_tf.io import write_json
+        from afetler_tf.files import write_json
         write_json(args.json, figures)
     return 0
 

@@ -32,7 +32,7 @@ import numpy as np
 import tensorflow as tf
 
 from afetler_tf.data import user_histories
-from afetler_tf.io import atomic_write_text, write_json
+from afetler_tf.files import atomic_write_text, write_json
 from afetler_tf.pipeline import load_run
 from export import exporter
 from export.bench_report import markdown

@@ -45,7 +45,7 @@ import shutil
 import time
 from typing import Callable, Iterable, Mapping, Optional
 
-from afetler_tf.io import umask
+from afetler_tf.files import umask
 
 TMP_PREFIX = ".tmp-"
 OLD_PREFIX = ".old-"
@@ -134,7 +134,7 @@ def write_text(path: str, text: str) -> str:
 
 def write_json(path: str, payload: Mapping) -> str:
     """``payload`` as strict JSON (NumPy values converted, NaN/inf -> null), via :func:`write_text`."""
-    from afetler_tf.io import jsonable  # plain Python, no TensorFlow
+    from afetler_tf.files import jsonable  # plain Python, no TensorFlow
 
     return write_text(path, json.dumps(jsonable(payload), indent=2, sort_keys=True, allow_nan=False) + "\n")
 

@@ -46,7 +46,7 @@ def test_the_section_is_appended_after_tuning():
 
 def test_render_rewrites_the_section_from_the_stored_selection(tmp_path):
     from afetler_tf.config import GanConfig
-    from afetler_tf.io import read_json, write_json
+    from afetler_tf.files import read_json, write_json
     defaults = GanConfig()
     row = {"g_learning_rate": defaults.g_learning_rate, "dropout": defaults.dropout,
            "criterion": "val_retrieval_loss", "loss": 1.0, "val_similarity_loss": 0.1, "best_epoch": 1,

@@ -134,11 +134,11 @@ def test_stored_tables_round_trip_exactly(tiny_data, tmp_path):
 
 
 def test_atomic_writes_get_the_modes_of_a_new_file(tmp_path):
-    from afetler_tf import io
+    from afetler_tf import files
 
     old = os.umask(0o022)
     try:
-        path = io.write_json(str(tmp_path / "metrics.json"), {"a": 1})
+        path = files.write_json(str(tmp_path / "metrics.json"), {"a": 1})
     finally:
         os.umask(old)
     assert os.stat(path).st_mode & 0o777 == 0o644  # mkstemp alone would give 0600

@@ -32,7 +32,7 @@ import tensorflow as tf
 
 from afetler_tf.config import Config
 from afetler_tf.data import load_dataset
-from afetler_tf.io import read_json, write_json
+from afetler_tf.files import read_json, write_json
 from afetler_tf.pipeline import prepare, run
 from tuning import objective as objectives
 from tuning.compare_report import markdown

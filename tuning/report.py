@@ -11,7 +11,7 @@ import io
 import os
 
 from afetler_tf.config import Config
-from afetler_tf.io import atomic_write_text, read_json, write_json
+from afetler_tf.files import atomic_write_text, read_json, write_json
 
 METRICS = ("val_ndcg@10", "val_recall@10", "val_precision@10", "val_rmse", "val_combined",
            "epochs", "seconds")

@@ -26,7 +26,7 @@ from typing import Any, Mapping, Optional, Sequence
 
 from afetler_tf.config import SPLITS, Config
 from afetler_tf.data import Dataset, Split, load_dataset, make_split
-from afetler_tf.io import jsonable, read_json, write_json
+from afetler_tf.files import jsonable, read_json, write_json
 from tuning import report
 from tuning.objective import OBJECTIVES, check_objective, tuning_split
 from tuning.space import NAMES, SearchSpace, parse_fixed

@@ -211,7 +211,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             with open(args.out, "a") as f:  # one line per finished run: a kill loses at most one
                 f.write(json.dumps(result) + "\n")
     table = os.path.splitext(args.out)[0] + ".md"
-    from afetler_tf.io import atomic_write_text
+    from afetler_tf.files import atomic_write_text
     atomic_write_text(table, markdown(read_runs(args.out)))
     print(f"wrote {table}")
     return 0

@@ -36,7 +36,7 @@ def _parser() -> argparse.ArgumentParser:
 def _configs(args):
     from afetler_tf.config import Config
     from afetler_tf.feedback.config import FeedbackConfig
-    from afetler_tf.io import read_json
+    from afetler_tf.files import read_json
     model = Config.from_json(args.config) if args.config else Config()
     sections = {}
     if args.model:
@@ -70,11 +70,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     if args.benchmark:
-        from afetler_tf import io
+        from afetler_tf import files
         from afetler_tf.feedback.report import benchmark_section
-        io.write_json(os.path.join(args.benchmark, "feedback.json"), result)
+        files.write_json(os.path.join(args.benchmark, "feedback.json"), result)
         command = "python -m afetler_tf.feedback " + " ".join(argv if argv is not None else sys.argv[1:])
-        io.atomic_write_text(os.path.join(args.benchmark, "feedback.md"), benchmark_section(result, command))
+        files.atomic_write_text(os.path.join(args.benchmark, "feedback.md"), benchmark_section(result, command))
     for arm, summary in result["summary"].items():
         print(f"{arm}: " + ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}"
                                      for k, v in summary.items()))

@@ -99,7 +99,7 @@ class FeedbackConfig:
     def to_json(self, path: Optional[str] = None) -> str:
         text = json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
         if path:
-            from afetler_tf.io import atomic_write_text
+            from afetler_tf.files import atomic_write_text
             atomic_write_text(path, text + "\n")
         return text
 

@@ -17,7 +17,7 @@ import os
 import numpy as np
 import pandas as pd
 
-from afetler_tf import io
+from afetler_tf import files
 from afetler_tf.report import _figure
 
 
@@ -36,7 +36,7 @@ def rounds_frame(result: dict) -> pd.DataFrame:
 def write_outputs(out_dir: str, result: dict) -> None:
     """Writes results.json, rounds.csv, tradeoff.csv and the two plots."""
     os.makedirs(out_dir, exist_ok=True)
-    io.write_json(os.path.join(out_dir, "results.json"), result)
+    files.write_json(os.path.join(out_dir, "results.json"), result)
     frame = rounds_frame(result)
     _write_csv(os.path.join(out_dir, "rounds.csv"), frame)
     _write_csv(os.path.join(out_dir, "tradeoff.csv"), pd.DataFrame(result["tradeoff"]))
@@ -47,7 +47,7 @@ def write_outputs(out_dir: str, result: dict) -> None:
 def _write_csv(path: str, frame: pd.DataFrame) -> None:
     buffer = _io.StringIO()
     frame.to_csv(buffer, index=False)
-    io.atomic_write_text(path, buffer.getvalue())
+    files.atomic_write_text(path, buffer.getvalue())
 
 
 def _save(figure, path: str) -> None:

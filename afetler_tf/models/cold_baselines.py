@@ -21,7 +21,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from afetler_tf import io
+from afetler_tf import files
 from afetler_tf import train as training
 from afetler_tf.data.schema import Dataset, Split
 from afetler_tf.models.base import ItemScoreRecommender, Recommender, check_pairs
@@ -91,8 +91,8 @@ class CategoryPopularity(ItemScoreRecommender):
 
     def save(self, directory: str) -> None:
         os.makedirs(directory, exist_ok=True)
-        io.write_json(os.path.join(directory, "category_popularity.json"), {"popularity": self._popularity})
+        files.write_json(os.path.join(directory, "category_popularity.json"), {"popularity": self._popularity})
 
     def load(self, directory: str, data: Dataset, split: Split) -> None:
         self._categories = data.items.set_index("item_id")["categories"]
-        self._popularity = io.read_json(os.path.join(directory, "category_popularity.json"))["popularity"]
+        self._popularity = files.read_json(os.path.join(directory, "category_popularity.json"))["popularity"]

@@ -24,7 +24,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from afetler_tf import io
+from afetler_tf import files
 from afetler_tf import train as training
 from afetler_tf.data.schema import Dataset, Split
 from afetler_tf.features import FeatureSpace, ItemFeatures
@@ -118,14 +118,14 @@ class ContentBias(Recommender):
 
     def save(self, directory: str) -> None:
         os.makedirs(directory, exist_ok=True)
-        io.write_json(os.path.join(directory, "content_bias.json"), {
+        files.write_json(os.path.join(directory, "content_bias.json"), {
             "mu": self._mu, "user_bias": self._user_bias,
             "intercept": float(self._regression.intercept.numpy()),
             "weight": self._regression.weight.numpy().tolist(),
             "taste": {u: t.tolist() for u, t in self._taste.items()}})
 
     def load(self, directory: str, data: Dataset, split: Split) -> None:
-        saved = io.read_json(os.path.join(directory, "content_bias.json"))
+        saved = files.read_json(os.path.join(directory, "content_bias.json"))
         self._build(data, split)
         self._mu, self._user_bias = saved["mu"], saved["user_bias"]
         self._regression.intercept.assign(saved["intercept"])

@@ -25,7 +25,7 @@ import tensorflow as tf
 
 from afetler_tf.config import Config, DeepFMConfig
 from afetler_tf.data.schema import Dataset, Split
-from afetler_tf import io
+from afetler_tf import files
 from afetler_tf import train as training
 from afetler_tf.models.base import Recommender
 
@@ -260,11 +260,11 @@ class DeepFM(Recommender):
         self.net.save_weights(os.path.join(directory, _WEIGHTS))
         spec = {"fields": [dataclasses.asdict(f) for f in self.net.fields], "mean": self._mean,
                 "config": dataclasses.asdict(self.config.deepfm)}
-        io.write_json(os.path.join(directory, _SPEC_FILE), spec)
+        files.write_json(os.path.join(directory, _SPEC_FILE), spec)
 
     def load(self, directory: str, data: Dataset, split: Split) -> None:
         """Rebuilds from the saved fields (not from ``data``); ``data`` gives side tables."""
-        spec = io.read_json(os.path.join(directory, _SPEC_FILE))
+        spec = files.read_json(os.path.join(directory, _SPEC_FILE))
         raw = {**spec["config"], "hidden_units": tuple(spec["config"]["hidden_units"])}
         self.config = self.config.replace(deepfm=DeepFMConfig(**raw))
         self._set_tables(data)

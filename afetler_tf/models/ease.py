@@ -29,7 +29,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from afetler_tf import io
+from afetler_tf import files
 from afetler_tf import train as training
 from afetler_tf.data.schema import Dataset, Split
 from afetler_tf.models.base import Recommender, check_pairs
@@ -122,7 +122,7 @@ class Ease(Recommender):
 
     def save(self, directory: str) -> None:
         os.makedirs(directory, exist_ok=True)
-        io.atomic_write(os.path.join(directory, _WEIGHTS_FILE),
+        files.atomic_write(os.path.join(directory, _WEIGHTS_FILE),
                         lambda f: np.savez(f, users=self._users.to_numpy(str),
                                            items=self._items.to_numpy(str), x=self._x, b=self._b))
 

@@ -24,7 +24,7 @@ import tensorflow as tf
 
 from afetler_tf.config import Config, MFConfig
 from afetler_tf.data.schema import Dataset, Split
-from afetler_tf import io
+from afetler_tf import files
 from afetler_tf import train as training
 from afetler_tf.models.base import Recommender
 
@@ -151,11 +151,11 @@ class MatrixFactorization(Recommender):
         self._check_fitted()
         os.makedirs(directory, exist_ok=True)
         self.net.save_weights(os.path.join(directory, _WEIGHTS))
-        io.write_json(os.path.join(directory, _VOCAB_FILE),
+        files.write_json(os.path.join(directory, _VOCAB_FILE),
                              {**self._vocab, "config": dataclasses.asdict(self.config.mf)})
 
     def load(self, directory: str, data: Dataset, split: Split) -> None:
-        vocab = io.read_json(os.path.join(directory, _VOCAB_FILE))
+        vocab = files.read_json(os.path.join(directory, _VOCAB_FILE))
         self.config = self.config.replace(mf=MFConfig(**vocab["config"]))
         self._build(vocab["users"], vocab["items"], vocab["mean"])
         self.net(self._probe())  # creates the variables before restoring them

@@ -35,7 +35,7 @@ import pandas as pd
 import tensorflow as tf
 from scipy import optimize
 
-from afetler_tf import io
+from afetler_tf import files
 from afetler_tf import train as training
 from afetler_tf.models.gan import GanEpochLog, NewItemGAN
 from afetler_tf.models.taste import bounded_share, user_content_ridge
@@ -356,7 +356,7 @@ def save_gan(gan: NewItemGAN, directory: str, history: Optional[dict] = None) ->
     os.makedirs(path, exist_ok=True)
     gan.save_weights(os.path.join(path, "weights"))
     summary = {k: v for k, v in (history or {}).items() if not isinstance(v, list)}
-    io.write_json(os.path.join(path, "gan.json"), {"config": gan.get_config(), "training": summary})
+    files.write_json(os.path.join(path, "gan.json"), {"config": gan.get_config(), "training": summary})
 
 
 def load_gan(model, directory: str) -> Optional[NewItemGAN]:
@@ -369,7 +369,7 @@ def load_gan(model, directory: str) -> Optional[NewItemGAN]:
             warnings.warn(f"{directory} holds no trained NewItemGAN (gan/gan.json); new items are "
                           f"embedded by the item tower's out-of-vocabulary path.")
         return None
-    gan = NewItemGAN.from_config(io.read_json(os.path.join(path, "gan.json"))["config"])
+    gan = NewItemGAN.from_config(files.read_json(os.path.join(path, "gan.json"))["config"])
     probe = model.space.item_features(["<probe>"])
     gan.discriminator((gan(probe), probe))  # creates the variables before restoring them
     gan.load_weights(os.path.join(path, "weights")).expect_partial()

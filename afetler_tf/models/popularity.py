@@ -13,7 +13,7 @@ from typing import Sequence
 import numpy as np
 
 from afetler_tf.data.schema import Dataset, Split
-from afetler_tf import io
+from afetler_tf import files
 from afetler_tf import train as training
 from afetler_tf.models.base import ItemScoreRecommender
 
@@ -59,10 +59,10 @@ class PopularityRecommender(ItemScoreRecommender):
     def save(self, directory: str) -> None:
         os.makedirs(directory, exist_ok=True)
         counts = {i: int(s) for i, s in self._scores.items()}
-        io.write_json(os.path.join(directory, _COUNTS_FILE), {"counts": counts})
+        files.write_json(os.path.join(directory, _COUNTS_FILE), {"counts": counts})
 
     def load(self, directory: str, data: Dataset, split: Split) -> None:
-        payload = io.read_json(os.path.join(directory, _COUNTS_FILE))
+        payload = files.read_json(os.path.join(directory, _COUNTS_FILE))
         self._set_counts(payload["counts"])
 
 
