@@ -30,7 +30,7 @@ RELEVANT = ("all", "liked")
 def evaluate(model: Recommender, data: Dataset, split: Split, protocols: Sequence[str] = ("R", "T"),
              relevant: str = "all", k: int = 10, like_threshold: float = 4.0,
              batch_users: int = 256) -> dict:
-    """Evaluates ``model`` on ``split.test`` (DESIGN §4).
+    """Evaluates ``model`` on ``split.test`` (docs/design.md §4).
 
     Args:
         model: A trained recommender.

@@ -92,11 +92,11 @@ def resolve_config(args: argparse.Namespace) -> Config:
                              f"{', '.join(EPOCHS_SECTION)}).")
         raw[section]["epochs"] = args.epochs
     for item in args.set:
-        _apply_override(raw, item)
+        apply_override(raw, item)
     return Config.from_dict(raw, where="command line")
 
 
-def _apply_override(raw: dict, item: str) -> None:
+def apply_override(raw: dict, item: str) -> None:
     """Applies ``--set SECTION.FIELD=VALUE`` to ``raw`` (Config.to_dict), the
     value typed by the field (``config.parse_setting``: booleans true/false/1/0,
     numbers, null, lists of integers, strings)."""

@@ -1,4 +1,4 @@
-"""The ATL auxiliary losses of AFETLER (DESIGN §3), as pure functions on tensors.
+"""The ATL auxiliary losses of AFETLER (docs/design.md §3), as pure functions on tensors.
 
 - :func:`mimic_loss`: DAT's adaptive-mimic loss, ``mean ‖a − sg(p)‖²``.
 - :func:`attention_alignment_loss`: ``KL(π ‖ α)`` per MCAU channel, with π

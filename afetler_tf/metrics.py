@@ -1,4 +1,4 @@
-"""Metrics of evaluation protocols R, T and C (DESIGN §4).
+"""Metrics of evaluation protocols R, T and C (docs/design.md §4).
 
 Pure numpy / scikit-learn: ``afetler_tf.evaluate`` turns a model and a split
 into the arrays these functions take, so every formula can be checked by hand.

@@ -77,7 +77,7 @@ def recommend(model: Recommender, data: Dataset, split: Split, user_id: str, k: 
 
 def recommend_users(model: Recommender, data: Dataset, split: Split, item_id: str,
                     n: int = 100) -> pd.DataFrame:
-    """UserRec: the ``n`` users to market ``item_id`` to (DESIGN §5).
+    """UserRec: the ``n`` users to market ``item_id`` to (docs/design.md §5).
 
     The item's vector is scored against every user of ``data.users``; users
     who already interacted with it in the training part are skipped.

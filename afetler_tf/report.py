@@ -1,6 +1,6 @@
 """Writing results: metrics.json, Markdown tables, report.md and PNG plots.
 
-Every figure and table names its evaluation protocol (DESIGN §4). Plots use
+Every figure and table names its evaluation protocol (docs/design.md §4). Plots use
 matplotlib's Agg canvas directly (no pyplot, no global backend switch), so
 they work headless and in notebooks alike.
 """
@@ -91,7 +91,8 @@ def _metric_columns(protocol_metrics: Mapping) -> list[str]:
             if isinstance(value, (int, float, np.number)) and not isinstance(value, (bool, np.bool_))]
 
 
-def _figure(width: float = 7.0, height: float = 4.0) -> Figure:
+def new_figure(width: float = 7.0, height: float = 4.0) -> Figure:
+    """A headless matplotlib Figure (Agg canvas, constrained layout)."""
     # Constrained layout fits titles, labels and long legends without the
     # "tight_layout not applied" warnings tight_layout gave.
     figure = Figure(figsize=(width, height), dpi=100, layout="constrained")
@@ -101,7 +102,7 @@ def _figure(width: float = 7.0, height: float = 4.0) -> Figure:
 
 def bar_chart(path: str, rows: Mapping[str, Mapping[str, float]], columns: Sequence[str], title: str) -> str:
     """Grouped bar chart (one group per column, one bar per row) saved as PNG."""
-    figure = _figure(max(6.0, 1.2 * len(columns) + 2), 4.0)
+    figure = new_figure(max(6.0, 1.2 * len(columns) + 2), 4.0)
     axes = figure.add_subplot()
     width = 0.8 / max(len(rows), 1)
     x = np.arange(len(columns))
@@ -140,7 +141,7 @@ def training_curve(path: str, history: Mapping) -> str:
     series = _series(history)
     if not series:
         raise ValueError(f"history has no per-epoch numeric series (keys: {sorted(history)}).")
-    figure = _figure()
+    figure = new_figure()
     axes = figure.add_subplot()
     for name, values in series.items():
         axes.plot(np.arange(1, len(values) + 1), values, marker="o", label=name)

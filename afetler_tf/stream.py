@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from afetler_tf import files
+from afetler_tf import files, presets
 from afetler_tf import train as training
 from afetler_tf.config import Config
 from afetler_tf.data import folder as folder_source
@@ -42,12 +42,6 @@ from afetler_tf.optimizers import make_optimizer
 from afetler_tf.resume import is_chief
 
 SHUFFLE_CHUNKS = 16
-# No history attention (histories are not streamed) and the in-batch softmax
-# (the catalogue softmax would pass every item of a large catalogue through the
-# item tower each step).
-# No item-item channel either: its closed-form EASE fit needs the whole log in memory.
-STREAM_COMPONENTS = {"mcau": False, "target_attention": False, "attention_weight": 0.0,
-                     "negatives": "batch", "item_item": False}
 
 
 @dataclasses.dataclass
@@ -158,15 +152,15 @@ def fit_stream(config: Config, folder: str, out_dir: Optional[str] = None,
         for line in scan.bad_examples:
             print(f"  skipped: {line}")
     space = feature_space(catalogue(folder, scan), scan)
-    cfg = config.replace(afetler=STREAM_COMPONENTS)
+    cfg = config.replace(afetler=presets.STREAMED)
     batch = cfg.train.batch_size
     if scan.train < batch or scan.validation < 1:
         raise ValueError(f"{folder}: {scan.train} training and {scan.validation} validation "
                          f"records; streaming needs at least one batch ({batch}) of each.")
-    from afetler_tf.models.afetler import AfetlerNetwork
+    from afetler_tf.models.network import AfetlerNetwork
     mean = scan.rating_sum / scan.rated if scan.rated else 1.0
     if not scan.rated:
-        cfg = cfg.replace(afetler={**STREAM_COMPONENTS, "ranking_head": False})
+        cfg = cfg.replace(afetler={**presets.STREAMED, "ranking_head": False})
     training.set_seed(cfg.train.seed)
     network = AfetlerNetwork(space, cfg, mean)
     network.compile(optimizer=make_optimizer(cfg.train.optimizer, cfg.train.learning_rate))

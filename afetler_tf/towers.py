@@ -1,4 +1,4 @@
-"""Query tower, item (candidate) tower and ranking head (DESIGN §3).
+"""Query tower, item (candidate) tower and ranking head (docs/design.md §3).
 
     raw user features ─► UserFeatures ─[MCAU over history]─[AdaptiveFusion a_u]─► MLP ─► p_u
     raw item features ─► ItemFeatures ─────────────────────[AdaptiveFusion a_v]─► MLP ─► p_v
@@ -80,13 +80,13 @@ class RankingHead(tf.keras.Model):
             interaction term m is shrunk: o_u + gamma * (m - o_u), with o_u
             the user's mean interaction term over the warm items
             (``user_offset``, non-trainable, fitted with gamma by
-            ``new_items.fit_interaction_scale``; 0 until then) and gamma the
+            ``cold_path.fit_interaction_scale``; 0 until then) and gamma the
             ContentBias's ``interaction_scale``. ``item_offset`` o_v, the
             item's mean of m - o_u over its warm training pairs, is the part
             of its main effect the MLP carries: the content bias is fitted to
             b_v + o_v (both non-trainable, 0 until fitted). ``user_affinity``
             t_u (one weight per content regressor of the ContentBias,
-            non-trainable, fitted by ``new_items.fit_user_affinity``, 0
+            non-trainable, fitted by ``cold_path.fit_user_affinity``, 0
             until then) is the user's taste for content: a routed item's
             rating gains kappa * t_u . x(v), x(v) its content regressors and
             kappa the ContentBias's ``affinity_scale``. A trained item's
@@ -161,7 +161,7 @@ class ContentBias(tf.keras.layers.Layer):
     user's mean term o_u: a cold item's rating is mu + b_u + b(x) + o_u +
     gamma * (m - o_u) (:class:`RankingHead`), where the interaction on
     generated vectors adds more error than it explains. Fitted by
-    ``new_items.fit_interaction_scale``, together with ``affinity_scale``
+    ``cold_path.fit_interaction_scale``, together with ``affinity_scale``
     (kappa, non-trainable, default 0), the share of the user's fitted taste
     for the item's content (:class:`RankingHead`'s ``user_affinity``) added
     to that term.

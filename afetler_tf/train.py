@@ -1,7 +1,7 @@
 """Training helpers shared by every Keras model (baselines, two-tower, AFETLER).
 
 Seeding, ``tf.data`` pipelines from feature dicts, the raw feature dicts of
-(user, item) pairs with their log-Q sampling probabilities (DESIGN §1:
+(user, item) pairs with their log-Q sampling probabilities (docs/design.md §1:
 retrieval without them loses to popularity), ``model.fit`` with early stopping
 on a validation metric (best weights restored), resumable checkpoints, one
 compact progress line per epoch, and batched prediction.

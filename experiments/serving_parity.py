@@ -1,6 +1,6 @@
 """Served vs Python API: the exported index's top-k and the ranker's rating.
 
-    python experiments/serving_parity.py --run runs/afetler-random-42 --users 200
+    python -m experiments serving_parity --run runs/afetler-random-42 --users 200
 
 Exports the run (brute-force index) into a scratch folder, loads the four
 SavedModels with plain ``tf.saved_model.load`` and, for ``--users`` users
@@ -16,7 +16,8 @@ drawn at random (seed 0) from the training part:
   vs the API's retrieval score (``score_all``), largest absolute difference.
 
 Prints the counts and writes them as JSON (``--json``). Not installed with the
-package: an experiment of the issue-17 kind, run by hand.
+package: an experiment of the issue-17 kind, run by hand (``python
+experiments/serving_parity.py ...`` runs it too).
 """
 
 from __future__ import annotations
@@ -67,7 +68,8 @@ def item_inputs(result, manifest: dict, items: list) -> dict:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m experiments serving_parity",
+                                description=__doc__.splitlines()[0])
     p.add_argument("--run", required=True)
     p.add_argument("--users", type=int, default=200)
     p.add_argument("--k", type=int, default=10)

@@ -1,8 +1,7 @@
-"""SavedModel export for TensorFlow Serving (DESIGN §1, §6).
+"""SavedModel export for TensorFlow Serving (docs/design.md §1, §6).
 
     python -m export --run runs/afetler --base models          # writes models/<name>/<version>/
     python -m export.local_serving --model models/afetler_index --request req.json
-    python -m export.bench --run runs/afetler
 
 Four models per run, each a SavedModel whose ``serving_default`` signature
 takes raw features (strings, floats) and returns named outputs:
@@ -17,4 +16,6 @@ takes raw features (strings, floats) and returns named outputs:
 This package file imports nothing heavy: ``export.rest`` and
 ``export.local_serving`` run in processes without afetler_tf or TFRS (the
 way TF Serving sees an export); ``export.exporter`` is what imports them.
+The latency benchmark of an export is an experiment, outside the package
+(``python -m experiments export --run runs/afetler``).
 """

@@ -28,7 +28,7 @@ import numpy as np
 import tensorflow as tf
 
 from afetler_tf.pipeline import RunResult, load_run
-from export import layout, serving_config
+from export import layout, serving_config, writing
 from export.modules import (INDEX_KINDS, CandidateModule, QueryModule, RankerModule, index_module,
                             require_scann)
 from export.specs import InputSpecs
@@ -195,7 +195,7 @@ def _save(module: tf.Module, about: dict, path: str) -> None:
                  tensorflow=tf.__version__,
                  inputs={k: _describe(s) for k, s in sorted(inputs.items())},
                  outputs={k: _describe(t) for k, t in sorted(outputs.items())})
-    layout.write_json(os.path.join(path, MANIFEST), about)  # 0644 under umask 022
+    writing.write_json(os.path.join(path, MANIFEST), about)  # 0644 under umask 022
 
 
 def _describe(tensor) -> list:

@@ -27,8 +27,7 @@ always has a complete version: the old one or the new one, the same for all
 of them. Temporary folders of dead exports are removed; a backup whose
 version folder is missing and that no journal covers is renamed back.
 
-Files and folders are made readable for the server: folders ``0o777 &
-~umask``, files ``0o666 & ~umask`` (0755 / 0644 under umask 022).
+Files and folders are made readable for the server (:mod:`export.writing`).
 
 Test hook: with ``AFETLER_EXPORT_TEST_PAUSE_S`` set, the export prints
 ``paused <temp folder>`` and sleeps that many seconds after writing its
@@ -45,7 +44,7 @@ import shutil
 import time
 from typing import Callable, Iterable, Mapping, Optional
 
-from afetler_tf.files import umask
+from export.writing import fsync_dir, make_readable, write_text
 
 TMP_PREFIX = ".tmp-"
 OLD_PREFIX = ".old-"
@@ -85,72 +84,6 @@ def check_free(model_dirs: Iterable[str], version: int, overwrite: bool) -> None
         raise FileExistsError(f"Version {version} already exists ({', '.join(taken)}); pass "
                               f"--overwrite to replace it, or leave --version out to write version "
                               f"{next_version(model_dirs)}.")
-
-
-# -- file modes ---------------------------------------------------------------------------------
-
-def make_readable(path: str) -> None:
-    """Gives ``path`` (a file, or a folder and all it holds) the modes a new file
-    or folder gets from the umask: 0o666 / 0o777 & ~umask (0644 / 0755 under 022)."""
-    mask = umask()
-    file_mode, dir_mode = 0o666 & ~mask, 0o777 & ~mask
-    if not os.path.isdir(path):
-        os.chmod(path, file_mode)
-        return
-    for root, dirs, files in os.walk(path):
-        os.chmod(root, dir_mode)
-        for name in files:
-            full = os.path.join(root, name)
-            if not os.path.islink(full):
-                os.chmod(full, file_mode)
-
-
-def write_text(path: str, text: str) -> str:
-    """Writes ``text`` atomically (a temp file beside ``path``, fsync, ``os.replace``),
-    mode 0o666 & ~umask (0644 under umask 022) as any newly created file; returns ``path``.
-
-    A temp file left by a killed writer is named ``.<name>.tmp-<pid>``; :func:`recover`
-    removes those of dead processes in the base folder.
-    """
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    tmp = os.path.join(directory, f".{os.path.basename(path)}.tmp-{os.getpid()}")
-    if os.path.lexists(tmp):
-        os.unlink(tmp)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(text.encode("utf-8"))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.lexists(tmp):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(directory)
-    return path
-
-
-def write_json(path: str, payload: Mapping) -> str:
-    """``payload`` as strict JSON (NumPy values converted, NaN/inf -> null), via :func:`write_text`."""
-    from afetler_tf.files import jsonable  # plain Python, no TensorFlow
-
-    return write_text(path, json.dumps(jsonable(payload), indent=2, sort_keys=True, allow_nan=False) + "\n")
-
-
-def _fsync_dir(directory: str) -> None:
-    """Makes renames in ``directory`` durable (a power cut, not a kill, could lose them)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 # -- stale folders ------------------------------------------------------------------------------
@@ -212,7 +145,7 @@ def clean_stale(model_dir: str) -> list[str]:
             final = os.path.join(model_dir, old.group(1) or old.group(3))
             if not os.path.lexists(final):
                 os.rename(path, final)  # the version's only copy: put it back
-                _fsync_dir(model_dir)
+                fsync_dir(model_dir)
                 continue
         shutil.rmtree(path, ignore_errors=True)
         removed.append(name)
@@ -308,7 +241,7 @@ def publish_set(base: str, staged: Mapping[str, str], version: int, overwrite: b
             if m["had_old"]:
                 os.rename(final, os.path.join(folder, m["backup"]))  # kept until the set is in place
             os.rename(os.path.join(folder, m["staged"]), final)
-            _fsync_dir(folder)
+            fsync_dir(folder)
         if config is not None:
             path, text = config()
             journal["config"] = {"name": os.path.relpath(os.path.abspath(path), base), "text": text}
@@ -335,7 +268,7 @@ def _create_journal(base: str, journal: dict) -> None:
                               f"{other.get('version')} into {base} ({path}); wait for it to end.") from None
     finally:
         os.unlink(tmp)
-    _fsync_dir(base)
+    fsync_dir(base)
 
 
 def _read_journal(base: str) -> Optional[dict]:
@@ -386,7 +319,7 @@ def _finish(base: str, journal: dict) -> None:
     for m in journal["models"]:
         _delete(os.path.join(base, m["dir"], m["backup"]))
     os.unlink(os.path.join(base, JOURNAL))
-    _fsync_dir(base)
+    fsync_dir(base)
 
 
 def _roll_back(base: str, journal: dict) -> None:
@@ -402,9 +335,9 @@ def _roll_back(base: str, journal: dict) -> None:
         elif not m["had_old"] and not os.path.lexists(staged):
             _delete(final)  # published by this export (absent if never staged)
         shutil.rmtree(staged, ignore_errors=True)
-        _fsync_dir(folder)
+        fsync_dir(folder)
     os.unlink(os.path.join(base, JOURNAL))
-    _fsync_dir(base)
+    fsync_dir(base)
 
 
 _paused = []

@@ -1,7 +1,7 @@
 """The four exported modules: query tower, candidate tower, index, ranker.
 
 Each is a ``tf.Module`` holding only the Keras parts it needs (a full TFRS
-model does not save, DESIGN §1) and one ``serve`` tf.function with an
+model does not save, docs/design.md §1) and one ``serve`` tf.function with an
 explicit input signature of raw features; ``serve`` is saved as the
 ``serving_default`` signature and returns a dict of named outputs.
 
@@ -215,7 +215,7 @@ def scann_options(catalogue_size: int) -> dict:
     asymmetric hashing with 1 dimension per block, and exact re-scoring of
     the best 4000 candidates: recall@10 0.97 against BruteForce on 1M random
     unit vectors of AFETLER's width (96: the towers' 32 + the item-item
-    channel's 64) at about 4 ms a request (``python -m export.bench``), where
+    channel's 64) at about 4 ms a request (``python -m experiments export``), where
     real item vectors, which cluster, are easier. (At d = 32, a third of the
     leaves, 2 dimensions per block and 500 candidates reached 0.98; at
     d = 96 they reach 0.71.)
@@ -252,7 +252,7 @@ def build_index(kind: str, vectors, identifiers, options: dict | None = None):
     else:
         layer = tfrs.layers.factorized_top_k.BruteForce(k=10)
     layer.index(vectors, tf.convert_to_tensor(identifiers, tf.string))
-    layer(vectors[:1], k=1)  # DESIGN §1: a saved index must have been called once
+    layer(vectors[:1], k=1)  # docs/design.md §1: a saved index must have been called once
     return layer
 
 

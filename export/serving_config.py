@@ -35,7 +35,7 @@ import json
 import os
 from typing import Iterable, Optional, Sequence
 
-from export import layout
+from export import layout, writing
 
 CONFIG_NAME = "models.config"
 
@@ -151,7 +151,7 @@ def update(base: str, model_dirs: Iterable[str], version: int, promote: bool = F
             ``base_path`` in the existing file, else the absolute ``base``.
     """
     path, text = render_update(base, model_dirs, version, promote, serving_base)
-    return layout.write_text(path, text)
+    return writing.write_text(path, text)
 
 
 def promote(base: str, version: Optional[int] = None, serving_base: Optional[str] = None) -> int:

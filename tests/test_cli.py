@@ -1,12 +1,13 @@
-"""The thin CLIs: fit, recommend, benchmark rendering, on a tiny data folder."""
+"""The thin CLIs: fit, recommend, the experiments harness and its renderer, on a tiny data folder."""
 
 import json
 import os
 
 import pytest
 
-from afetler_tf import benchmark, fit, recommend
+from afetler_tf import fit, recommend
 from conftest import write_shop
+from experiments import benchmark, benchmark_report, render
 
 TINY = ["--set", "train.batch_size=64", "--set", "tower.embedding_dim=8",
         "--set", "tower.tower_units=[16,8]", "--set", "tower.ranking_units=[16]"]
@@ -89,16 +90,16 @@ def test_recommend_never_returns_seen_items(afetler_run):
 def test_benchmark_renders_suite_files(tmp_path):
     """The report only formats what a suite file holds (values made up here)."""
     run = {"label": "mf", "model": "mf", "seed": 1, "fit_seconds": 3.0, "wall_seconds": 4.0,
-           "epochs": 2, "metrics": {"R": {c: 0.5 for c in benchmark.R_COLUMNS},
-                                    "T": {c: 0.25 for c in benchmark.T_COLUMNS}}}
-    other = dict(run, label="deepfm", metrics={"R": {c: 0.6 for c in benchmark.R_COLUMNS},
-                                               "T": {c: 0.2 for c in benchmark.T_COLUMNS}})
+           "epochs": 2, "metrics": {"R": {c: 0.5 for c in benchmark_report.R_COLUMNS},
+                                    "T": {c: 0.25 for c in benchmark_report.T_COLUMNS}}}
+    other = dict(run, label="deepfm", metrics={"R": {c: 0.6 for c in benchmark_report.R_COLUMNS},
+                                               "T": {c: 0.2 for c in benchmark_report.T_COLUMNS}})
     suite = {"suite": "main", "machine": {"platform": "p", "cpus": 2, "gpu": False, "python": "3",
                                           "tensorflow": "2", "tfrs": "0", "pandas": "3"},
              "wall_seconds": 60.0, "runs": [run, other]}
     with open(tmp_path / "main.json", "w") as f:
         json.dump(suite, f)
-    text = benchmark.render(str(tmp_path))
+    text = render.render(str(tmp_path))
     assert "| mf | **0.5000** |" in text  # mse: lower is better, so mf's is the best
     assert "| deepfm | 0.6000 |" in text
     assert "| mf | 0.2500 |" in text or "| mf | **0.2500** |" in text
@@ -110,9 +111,9 @@ def test_benchmark_checks_the_afetler_targets_and_speed(tmp_path):
     def run(label, seed, ndcg, rmse, epoch_seconds=None, fit=100.0):
         return {"label": label, "model": label, "seed": seed, "fit_seconds": fit, "cpus": 2,
                 "epoch_seconds": epoch_seconds, "metrics": {
-                    "R": dict({c: 0.5 for c in benchmark.R_COLUMNS}, rmse=rmse, mse=rmse ** 2,
+                    "R": dict({c: 0.5 for c in benchmark_report.R_COLUMNS}, rmse=rmse, mse=rmse ** 2,
                               mae=0.7),
-                    "T": dict({c: 0.2 for c in benchmark.T_COLUMNS}, **{"ndcg@10": ndcg})}}
+                    "T": dict({c: 0.2 for c in benchmark_report.T_COLUMNS}, **{"ndcg@10": ndcg})}}
     machine = {"platform": "p", "cpus": 2, "gpu": False, "python": "3", "tensorflow": "2",
                "tfrs": "0", "pandas": "3"}
     seeds = [run("two_tower", s, 0.40, 0.92) for s in (1, 2, 3)]
@@ -122,7 +123,7 @@ def test_benchmark_checks_the_afetler_targets_and_speed(tmp_path):
     for name, runs in (("seeds", seeds), ("main", main)):
         (tmp_path / f"{name}.json").write_text(json.dumps(
             {"suite": name, "machine": machine, "wall_seconds": 60.0, "runs": runs}))
-    text = benchmark.render(str(tmp_path))
+    text = render.render(str(tmp_path))
     # afetler wins mse but ties the others at 0.5 (max picks the first: two_tower): 1 of 5.
     assert "best of every model on 1 of the 5 paper columns (**not met**)" in text
     assert "RMSE 0.8900 (<= 0.90: met), MAE 0.7000 (<= 0.71: met)" in text
@@ -136,7 +137,7 @@ def test_benchmark_appends_the_sections_other_commands_wrote(tmp_path):
     """tuning.md and export.md come first in that order, then the rest alphabetically."""
     for name in ("zeta", "export", "tuning"):
         (tmp_path / f"{name}.md").write_text(f"## {name} section\n\nbody of {name}\n")
-    text = benchmark.render(str(tmp_path))
+    text = render.render(str(tmp_path))
     positions = [text.index(f"## {name} section") for name in ("tuning", "export", "zeta")]
     assert positions == sorted(positions)
     assert "body of zeta" in text
@@ -197,17 +198,34 @@ def test_ablation_takes_its_full_rows_from_the_seeds_suite(tmp_path, monkeypatch
                         "T": {"ndcg@10": 0.4, "precision@10": 0.3, "recall@10": 0.2}}
     (tmp_path / "ablation.json").write_text(json.dumps(payload))
     (tmp_path / "seeds.json").unlink()
-    assert "rows are the seeds suite's AFETLER runs" in benchmark.render(str(tmp_path))
+    assert "rows are the seeds suite's AFETLER runs" in render.render(str(tmp_path))
 
 
-def test_benchmark_rewrites_only_the_readme_results_block(tmp_path):
-    from afetler_tf import benchmark_report
-    readme = tmp_path / "README.md"
-    readme.write_text(f"intro\n{benchmark_report.README_START}\nold\n{benchmark_report.README_END}\nrest\n")
-    assert benchmark_report.update_readme(str(readme), str(tmp_path / "empty"))
-    text = readme.read_text()
-    assert text.startswith("intro\n") and text.endswith("rest\n") and "old" not in text
-    assert "No benchmark has run yet" in text
+def test_harness_lists_suites_and_renders_only_benchmarks_md(tmp_path, monkeypatch, capsys):
+    """``python -m experiments render`` writes BENCHMARKS.md and nothing else (no README);
+    a section's relative image link points into the store."""
+    from experiments import __main__ as harness
+    from experiments.registry import SUITES
+    (tmp_path / "store").mkdir()
+    (tmp_path / "store" / "scale.md").write_text("## scale\n\n![scale](scale.png)\n")
+    (tmp_path / "README.md").write_text("intro\n")
+    monkeypatch.chdir(tmp_path)
+    assert harness.main(["render", "--dir", "store", "--output", "OUT.md"]) == 0
+    assert "![scale](store/scale.png)" in (tmp_path / "OUT.md").read_text()
+    assert "`python -m experiments render`" in (tmp_path / "OUT.md").read_text()
+    assert (tmp_path / "README.md").read_text() == "intro\n"
+    assert harness.main(["list"]) == 0
+    listed = capsys.readouterr().out
+    assert all(name in listed for name in SUITES)
+    assert harness.main(["no-such-suite"]) == 2
+
+
+def test_harness_dispatches_benchmark_suites_together(monkeypatch):
+    calls = []
+    monkeypatch.setattr(benchmark, "main", lambda argv: calls.append(argv) or 0)
+    from experiments import __main__ as harness
+    assert harness.main(["seeds", "ablation", "--resume"]) == 0
+    assert calls == [["--suite", "seeds", "ablation", "--resume"]]
 
 
 def _hold_lock(path):

@@ -119,7 +119,7 @@ def test_the_interaction_scale_shrinks_only_a_cold_items_interaction_term():
 
 
 def test_shrinkage_by_hand():
-    from afetler_tf.models.new_items import shrinkage
+    from afetler_tf.models.cold_path import shrinkage
     base, full = [3.0, 3.0, 4.0], [4.0, 2.0, 4.0]  # interaction terms 1, -1, 0
     assert shrinkage([3.5, 2.5, 1.0], base, full) == pytest.approx(0.5)  # (0.5 + 0.5) / 2
     assert shrinkage([5.0, 1.0, 4.0], base, full) == 1.0  # 2.0, clipped
@@ -167,7 +167,7 @@ def test_ridge_per_key_by_hand():
 
 
 def test_cold_scales_by_hand():
-    from afetler_tf.models.new_items import cold_scales
+    from afetler_tf.models.cold_path import cold_scales
     base = np.array([3.0, 3.0, 3.0, 3.0])
     term, taste = np.array([1.0, -1.0, 0.0, 0.0]), np.array([0.0, 0.0, 1.0, -1.0])  # orthogonal
     truth = base + 0.5 * term + 0.25 * taste

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from afetler_tf import config as cfg
+from afetler_tf import config_fields as cfg
 from afetler_tf import fit
-from afetler_tf.config import Config, parse_setting
+from afetler_tf.config import MODELS, Config, parse_setting
 
 
 def _resolve(*argv):
@@ -154,5 +154,5 @@ def test_epochs_below_one_is_refused(capsys, tmp_path, epochs):
 def test_epochs_models_match_the_models_that_train_by_epochs():
     """The models --epochs applies to are exactly those whose config section has epochs
     and whose code trains by epochs (the others are fitted in one pass)."""
-    assert set(fit.EPOCHS_SECTION) <= set(cfg.MODELS)
+    assert set(fit.EPOCHS_SECTION) <= set(MODELS)
     assert set(fit.EPOCHS_SECTION.values()) == {"train", "mf", "deepfm"}

@@ -1,8 +1,10 @@
-"""``python -m export.bench`` on the tiny run: rows, recall and the markdown table."""
+"""``python -m experiments export`` on the tiny run: rows, recall and the markdown table."""
 
 import numpy as np
 
-from export import bench, bench_report, exporter
+from experiments import export_bench as bench
+from experiments import export_bench_report as bench_report
+from export import exporter
 from export.specs import InputSpecs
 from test_export_support import tiny_result
 

@@ -10,13 +10,13 @@ import tensorflow as tf
 
 from afetler_tf import Config
 from afetler_tf.feedback import FeedbackConfig
-from afetler_tf.feedback import __main__ as cli
-from afetler_tf.feedback.experiment import warmup_split
 from afetler_tf.feedback.learner import FusionLearner
 from afetler_tf.feedback.online import feedback_loss, reward_weights
 from afetler_tf.feedback.replay import make_replay
 from afetler_tf.models import build_model
 from conftest import write_shop
+from experiments import feedback as cli
+from experiments.feedback import warmup_split
 
 TINY = {"tower": {"embedding_dim": 8, "tower_units": (8,), "ranking_units": (8,)},
         "train": {"epochs": 1, "batch_size": 128}}
@@ -95,7 +95,7 @@ def test_cli_writes_rounds_tradeoff_and_benchmark_section(tmp_path, data_dir):
 def test_cli_rejects_an_impossible_exposure_before_training(capsys, data_dir, monkeypatch, tmp_path):
     def no_training(config):
         raise AssertionError("trained before checking beta")
-    monkeypatch.setattr("afetler_tf.feedback.experiment.build_model", no_training)
+    monkeypatch.setattr("experiments.feedback.build_model", no_training)
     assert cli.main(["--rounds", "2", "--out", str(tmp_path), "--config", str(data_dir / "config.json"),
                      "--betas", "0.5"]) == 2
     assert "Impossible exposure" in capsys.readouterr().err

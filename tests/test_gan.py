@@ -250,7 +250,7 @@ def test_the_gan_stage_fits_the_rankers_content_bias(trained, tiny_split):
 
 
 def test_the_interaction_scale_is_fitted_on_simulated_cold_items(trained, tiny_split):
-    from afetler_tf.models.new_items import fit_interaction_scale, simulated_cold
+    from afetler_tf.models.cold_path import fit_interaction_scale, simulated_cold
     model, _ = trained
     scale = model.network.ranking_head.content_bias.interaction_scale
     before = float(scale.numpy())
@@ -314,7 +314,7 @@ def test_offsets_are_the_damped_mean_interaction_terms(trained, tiny_split):
     assert o_v[i0] == pytest.approx(rest.sum() / (len(rest) + 5.0), abs=1e-4)
     assert o_u[0] == o_v[0] == 0.0 and history["gan/user_offsets"] == len(set(users))
     # Refitted on a run whose users' taste is in use, the offsets leave that term out.
-    from afetler_tf.models.new_items import fit_offsets
+    from afetler_tf.models.cold_path import fit_offsets
     head.taste_scale.assign(0.5)
     try:
         fit_offsets(model, tiny_split)

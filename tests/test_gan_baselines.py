@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from afetler_tf import benchmark, benchmark_report
 from afetler_tf.config import Config
 from afetler_tf.models import build_model
+from experiments import benchmark, benchmark_report
 
 
 def test_random_is_seeded_and_shaped(tiny_data, tiny_split):
@@ -158,7 +158,7 @@ def test_content_bias_needs_ratings():
 
 
 def test_the_ablation_table_puts_the_full_model_first_and_shows_changes():
-    from afetler_tf.benchmark_report import ABLATION_COLUMNS
+    from experiments.benchmark_report import ABLATION_COLUMNS
 
     def run(value):
         return {"metrics": {p: {c: value for _, c in ABLATION_COLUMNS} for p in ("R", "T")}}

@@ -1,12 +1,13 @@
-"""``python -m afetler_tf.gan_select``: the GAN's settings chosen on validation data only."""
+"""``python -m experiments gan_select``: the GAN's settings chosen on validation data only."""
 
 import dataclasses
 
 import numpy as np
 
-from afetler_tf import benchmark_report, gan_select, pipeline
+from afetler_tf import pipeline
 from afetler_tf.config import Config
 from afetler_tf.data.schema import Split
+from experiments import gan_select, render
 
 
 class NoTest(Split):
@@ -41,7 +42,7 @@ def test_select_scores_every_grid_point_by_the_gans_validation_loss(tiny_data, m
 
 
 def test_the_section_is_appended_after_tuning():
-    assert benchmark_report.SECTION_ORDER.index("gan_select") < benchmark_report.SECTION_ORDER.index("export")
+    assert render.SECTION_ORDER.index("gan_select") < render.SECTION_ORDER.index("export")
 
 
 def test_render_rewrites_the_section_from_the_stored_selection(tmp_path):

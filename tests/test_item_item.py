@@ -222,7 +222,7 @@ def test_the_saved_model_keeps_the_channel(trained, tiny_data, tiny_split, tmp_p
 
 
 def test_the_report_line_reads_what_the_runs_recorded():
-    from afetler_tf import benchmark_report
+    from experiments import benchmark_report
     fit = {"rank": 64, "penalty": 500.0}
     runs = [{"item_item": dict(fit, share=0.3, **{"val_ndcg@10": {"0.0": 0.19, "0.3": 0.21}})},
             {"item_item": dict(fit, share=0.1, **{"val_ndcg@10": {"0.0": 0.20, "0.1": 0.20}})},
@@ -234,7 +234,7 @@ def test_the_report_line_reads_what_the_runs_recorded():
 
 
 def test_the_targets_line_names_ease_alone():
-    from afetler_tf import benchmark_report
+    from experiments import benchmark_report
 
     def run(label, ndcg, p10):
         return {"label": label, "metrics": {"R": {c: 0.5 for c in ("mse", "mae", "rmse", "accuracy@10",

@@ -1,4 +1,4 @@
-"""Hand-computed checks of the protocol R/T/C metrics (DESIGN §4)."""
+"""Hand-computed checks of the protocol R/T/C metrics (docs/design.md §4)."""
 
 import numpy as np
 import pytest

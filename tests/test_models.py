@@ -116,8 +116,8 @@ def test_the_base_keeps_its_own_retrieval_settings():
 
 
 def test_catalogue_softmax_refuses_a_catalogue_too_large(tiny_data, tiny_split, monkeypatch):
-    from afetler_tf.models import afetler
-    monkeypatch.setattr(afetler, "CATALOGUE_SOFTMAX_LIMIT", 5)
+    from afetler_tf.models import network
+    monkeypatch.setattr(network, "CATALOGUE_SOFTMAX_LIMIT", 5)
     with pytest.raises(ValueError, match="--set afetler.negatives=batch"):
         build_model(tiny_config("afetler").replace(train={"epochs": 1})).fit(
             tiny_data, tiny_split, verbose=0)

@@ -2,7 +2,7 @@
 
 The figures asserted are loose floors that any working model passes and a
 broken one (random scores, leaked or shuffled labels) fails; the real
-figures come from ``python -m afetler_tf.benchmark``.
+figures come from ``python -m experiments main``.
 """
 
 import pytest

@@ -2,8 +2,8 @@
 
 import os
 
-from afetler_tf import scale_report
-from afetler_tf.scale_bench import exponent
+from experiments import scale_report
+from experiments.scale_report import exponent
 
 
 def _size(name, n, items, seen_items, seen_users, speed, rss):

@@ -111,6 +111,6 @@ def test_the_streamed_path_uses_the_in_batch_softmax():
     """Large catalogues: never every item through the item tower each step (a
     streamed run's saved config is checked in test_fit_stream_with_lazy_adam)."""
     from afetler_tf.config import Config
-    from afetler_tf.stream import STREAM_COMPONENTS
+    from afetler_tf.presets import STREAMED as STREAM_COMPONENTS
     assert Config().afetler.negatives == "catalogue"
     assert Config().replace(afetler=STREAM_COMPONENTS).afetler.negatives == "batch"

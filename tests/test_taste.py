@@ -90,7 +90,7 @@ def test_the_taste_can_be_switched_off(tiny_data, tiny_split):
 
 
 def test_the_report_line_averages_what_the_runs_recorded():
-    from afetler_tf import benchmark_report
+    from experiments import benchmark_report
     runs = [{"user_taste": {"taste_scale": 0.4, "taste_interactions": 7000, "val_rmse_without": 0.91,
                             "val_rmse": 0.905}},
             {"user_taste": {"taste_scale": 0.6, "taste_interactions": 8000, "val_rmse_without": 0.93,

@@ -250,7 +250,7 @@ def test_search_json_records_the_search(tiny_data, tiny_split, tmp_path, fake_tr
 def test_compare_writes_default_vs_tuned(tiny_data, tmp_path, fake_training, monkeypatch):
     from types import SimpleNamespace
 
-    from tuning import compare
+    from experiments import tuning_compare as compare
 
     def fake_run(config, verbose=0, data=None, relevant="all"):
         lr = config.train.learning_rate
@@ -272,7 +272,7 @@ def test_compare_writes_default_vs_tuned(tiny_data, tmp_path, fake_training, mon
 
 
 def test_variants_table_averages_each_configuration_over_its_seeds(tmp_path):
-    from tuning import variants
+    from experiments import variants
     runs = [{"label": "a", "seed": 2, "best_val_ndcg@10": 0.3, "best_val_rating_mse": 0.8,
              "fitted_val_ndcg@10": 0.4},
             {"label": "b", "seed": 1, "best_val_ndcg@10": 0.5, "best_val_rating_mse": None},
@@ -291,7 +291,7 @@ def test_variants_table_averages_each_configuration_over_its_seeds(tmp_path):
 
 
 def test_variants_config_applies_seed_and_overrides():
-    from tuning import variants
+    from experiments import variants
     config = variants.config_for("two_tower", 7, ["tower.temperature=0.1"])
     assert config.model == "two_tower" and config.data.seed == config.train.seed == 7
     assert config.tower.temperature == 0.1
@@ -307,7 +307,7 @@ def test_popularity_prior_by_hand():
     import numpy as np
 
     from afetler_tf.data.schema import Dataset
-    from tuning import variants
+    from experiments import variants
 
     class Stub:
         name = "stub"
@@ -329,7 +329,7 @@ def test_popularity_prior_by_hand():
 
 
 def test_the_prior_table_averages_each_beta_over_the_seeds():
-    from tuning import variants
+    from experiments import variants
     runs = [{"label": "a", "seed": 1, "prior_val_ndcg@10": {"0.0": 0.1, "0.2": 0.3}},
             {"label": "a", "seed": 2, "prior_val_ndcg@10": {"0.0": 0.2, "0.2": 0.5}},
             {"label": "b", "seed": 1}]
@@ -340,6 +340,6 @@ def test_the_prior_table_averages_each_beta_over_the_seeds():
 
 
 def test_variants_report_the_rating_mse_not_the_weighted_loss():
-    from tuning import variants
+    from experiments import variants
     assert variants.rating_mse({"ranking/best_val_rating_loss": 0.4}, 0.5) == pytest.approx(0.8)
     assert variants.rating_mse({}, 1.0) is None and variants.rating_mse({"ranking/best_val_rating_loss": 0.4}, 0) is None

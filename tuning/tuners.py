@@ -1,7 +1,7 @@
 """KerasTuner tuners for AFETLER: random search, Bayesian optimisation, Hyperband.
 
 KerasTuner's own trial loop rejects tf_keras models when Keras 3 is
-installed (DESIGN §1), so every tuner here overrides ``run_trial``: it turns
+installed (docs/design.md §1), so every tuner here overrides ``run_trial``: it turns
 the trial's hyperparameters into a Config (:mod:`tuning.space`), trains and
 scores it on the validation split (:mod:`tuning.objective`) and returns the
 metrics; KerasTuner records them, picks the next trial and saves its state

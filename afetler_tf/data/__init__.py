@@ -1,4 +1,4 @@
-"""Data: sources, schema checks, splits and user histories (DESIGN §2).
+"""Data: sources, schema checks, splits and user histories (docs/design.md §2).
 
     data = load_dataset("movielens-100k")          # or a folder path
     split = make_split(data, kind="temporal")

@@ -1,4 +1,4 @@
-"""Per-user interaction histories for MCAU (DESIGN §2).
+"""Per-user interaction histories for MCAU (docs/design.md §2).
 
 A history is built only from the training interactions given, most recent
 first (ties: item id, then row order), without the target interaction itself

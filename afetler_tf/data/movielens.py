@@ -1,4 +1,4 @@
-"""MovieLens-100k: where to find it, in order (DESIGN §2).
+"""MovieLens-100k: where to find it, in order (docs/design.md §2).
 
 1. A local copy in the cache dir: a GroupLens folder ``CACHE/ml-100k/`` or
    RecBole files ``CACHE/ml-100k-recbole/ml-100k.{inter,item,user}``.

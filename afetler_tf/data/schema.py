@@ -1,4 +1,4 @@
-"""The canonical tables every data source is turned into (DESIGN §2).
+"""The canonical tables every data source is turned into (docs/design.md §2).
 
 Whatever the source (MovieLens-100k, a GroupLens folder, a shop's CSV/Parquet
 logs), loading ends in a :class:`Dataset`; splitting ends in a :class:`Split`.

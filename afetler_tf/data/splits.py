@@ -1,4 +1,4 @@
-"""Deterministic train/validation/test splits (DESIGN §2).
+"""Deterministic train/validation/test splits (docs/design.md §2).
 
 Kinds:
     random: ``test_fraction`` of interactions uniformly at random.

@@ -1,10 +1,11 @@
-"""Feedback loop and marketing (DESIGN §4 protocol F, §5).
+"""Feedback loop and marketing (docs/design.md §4 protocol F, §5).
 
 replay (protocol F simulator, rewards and penalties) -> sources (normalised
 per-source scores) -> dbgd (source weights by interleaved comparisons) ->
 online (reward-weighted fine-tuning) -> learner (the replayed recommender) ->
 exposure (RIM-style dual for minimum item exposure) -> userrec (whom to
-market an item to) -> experiment (all of it on one data set) -> report.
+market an item to). The protocol F replay of all of it on one data set is an
+experiment, outside the package: ``python -m experiments feedback``.
 """
 
 from afetler_tf.feedback.config import SOURCES, FeedbackConfig
@@ -16,11 +17,6 @@ from afetler_tf.feedback.userrec import evaluate_userrec, users_for_item
 
 __all__ = ["DuelingBanditGD", "FeedbackConfig", "SOURCES", "check_exposure_feasible",
            "constrained_top_k", "evaluate_userrec", "fit_duals", "make_replay", "project_simplex",
-           "round_feedback", "run_feedback", "simulate", "team_draft", "tradeoff_curve",
+           "round_feedback", "simulate", "team_draft", "tradeoff_curve",
            "users_for_item"]
 
-
-def run_feedback(*args, **kwargs):
-    """See :func:`afetler_tf.feedback.experiment.run_feedback` (imported lazily: it loads TF models)."""
-    from afetler_tf.feedback.experiment import run_feedback as _run
-    return _run(*args, **kwargs)

@@ -1,4 +1,4 @@
-"""Configuration of the feedback loop and marketing experiments (DESIGN §4 F, §5).
+"""Configuration of the feedback loop and marketing experiments (docs/design.md §4 F, §5).
 
 The model being replayed keeps its own :class:`afetler_tf.config.Config`; this
 frozen dataclass holds only what protocol F, the online updates, DBGD source

@@ -1,4 +1,4 @@
-"""Online updates: fine-tune the towers on a revealed round (DESIGN §5).
+"""Online updates: fine-tune the towers on a revealed round (docs/design.md §5).
 
 No retraining from scratch: the trained network keeps its weights and its
 vocabularies (ids first seen online go through the OOV buckets), and a few

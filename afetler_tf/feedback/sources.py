@@ -1,4 +1,4 @@
-"""Scores of the fused sources, normalised per user (DESIGN §5).
+"""Scores of the fused sources, normalised per user (docs/design.md §5).
 
 Sources, each a (users, items) matrix in [0, 1] (min-max per user over the
 items the source scores; 0 elsewhere and for excluded items):

@@ -1,4 +1,4 @@
-"""UserRec: the users to market an item to (DESIGN §5).
+"""UserRec: the users to market an item to (docs/design.md §5).
 
 The item's vector is scored against every user's vector (``score_all`` with
 one item column: <p_u, p_v> for the tower models) and the top users, minus

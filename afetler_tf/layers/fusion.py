@@ -1,4 +1,4 @@
-"""AdaptiveFusion: id-keyed augmented vectors fused into a tower (DESIGN §3).
+"""AdaptiveFusion: id-keyed augmented vectors fused into a tower (docs/design.md §3).
 
 After the Dual Augmented Two-tower model (DAT): every user (query tower) or
 item (candidate tower) owns an augmented vector ``a`` of the tower output

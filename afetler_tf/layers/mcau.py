@@ -1,4 +1,4 @@
-"""MCAU: multi-channel hierarchical attention over a user's history (DESIGN §3).
+"""MCAU: multi-channel hierarchical attention over a user's history (docs/design.md §3).
 
 The history is split into C channels (by rating level, or by primary
 category). Item level, per channel c, over the channel's unmasked positions:
@@ -66,7 +66,7 @@ def channel_mask(channel_ids: tf.Tensor, mask: tf.Tensor, num_channels: int) -> 
 class MCAU(tf.keras.layers.Layer):
     """Multi-channel attention unit: hierarchical item- then channel-level attention.
 
-    The formulas are exactly those of DESIGN §3 (no biases inside the tanh).
+    The formulas are exactly those of docs/design.md §3 (no biases inside the tanh).
     When the query dimension ``e_q`` differs from the history dimension ``e``,
     ``q`` is first projected to ``e`` by a bias-free Dense layer
     (``query_projection``); otherwise it is used as is.

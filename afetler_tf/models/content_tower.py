@@ -12,9 +12,9 @@ items unseen in training.
 
 from __future__ import annotations
 
+from afetler_tf import presets
 from afetler_tf.config import Config
 from afetler_tf.models.afetler import Afetler
-from afetler_tf.models.two_tower import BASE_COMPONENTS
 
 
 class ContentTower(Afetler):
@@ -24,4 +24,4 @@ class ContentTower(Afetler):
     item_id = False
 
     def __init__(self, config: Config):
-        super().__init__(config.replace(afetler=BASE_COMPONENTS, gan={"enabled": False}))
+        super().__init__(config.replace(afetler=presets.BASE, gan={"enabled": False}))

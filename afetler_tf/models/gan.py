@@ -1,4 +1,4 @@
-"""NewItemGAN: item vectors from content for items without interactions (DESIGN §3).
+"""NewItemGAN: item vectors from content for items without interactions (docs/design.md §3).
 
 After ATNN. The generator G maps an item's content features (categories,
 title tokens, year and other numeric attributes; never the id) to a d-dim

@@ -15,7 +15,7 @@ with kappa_w in [0, 1] (``taste_scale``) fitted by least squares on the
 validation ratings: the residuals are in-sample, so the share of t_u that
 carries to unseen pairs is measured, not assumed. Items the ranker never
 trained (the cold path) have their own taste term (``user_affinity``,
-``new_items.fit_user_affinity``), fitted on what is left after the main
+``cold_path.fit_user_affinity``), fitted on what is left after the main
 effects, because their interaction term is mostly shrunk away.
 """
 

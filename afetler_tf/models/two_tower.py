@@ -10,13 +10,9 @@ recipe as AFETLER, so the comparison isolates the components.
 
 from __future__ import annotations
 
+from afetler_tf import presets
 from afetler_tf.config import Config
 from afetler_tf.models.afetler import Afetler
-
-BASE_COMPONENTS = {"fusion": False, "mcau": False, "target_attention": False,
-                   "attention_weight": 0.0, "category_alignment_weight": 0.0,
-                   "ranking_head": True, "negative_bank": 0, "negatives": "batch", "item_item": False,
-                   "temperature": None}  # None: tower.temperature
 
 
 class TwoTower(Afetler):
@@ -25,4 +21,4 @@ class TwoTower(Afetler):
     name = "two_tower"
 
     def __init__(self, config: Config):
-        super().__init__(config.replace(afetler=BASE_COMPONENTS, gan={"enabled": False}))
+        super().__init__(config.replace(afetler=presets.BASE, gan={"enabled": False}))

@@ -1,4 +1,4 @@
-"""``python -m afetler_tf.benchmark``: every model on MovieLens-100k, one table.
+"""``python -m experiments main|seeds|ablation|cold``: every model on MovieLens-100k, one table.
 
 Suites (each writes ``benchmarks/<suite>.json``; BENCHMARKS.md and the charts
 are then rendered from every suite file present, so one suite can be re-run
@@ -12,9 +12,10 @@ without the others):
 
 Examples::
 
-    python -m afetler_tf.benchmark                      # suite main
-    python -m afetler_tf.benchmark --suite seeds ablation
-    python -m afetler_tf.benchmark --render             # only rewrite BENCHMARKS.md
+    python -m experiments main                          # suite main
+    python -m experiments seeds ablation
+    python -m experiments.benchmark --suite seeds ablation   # the same
+    python -m experiments render                        # only rewrite BENCHMARKS.md
 """
 
 from __future__ import annotations
@@ -26,36 +27,25 @@ import sys
 import time
 from typing import Optional, Sequence
 
-from afetler_tf.benchmark_report import (  # noqa: F401
-    COLD_MODELS, R_COLUMNS, T_COLUMNS, render, update_readme)
 from afetler_tf.config import MODELS, Config
+from afetler_tf.presets import ABLATIONS  # the ablation suite's rows, by label
+from experiments import store
+from experiments.benchmark_report import COLD_MODELS, SUITES
+from experiments.machine import machine
 
-SUITES = ("main", "seeds", "ablation", "cold")
 BASELINE_ORDER = ("popularity", "mf", "deepfm", "two_tower", "ease", "afetler")
-ABLATIONS = {
-    "full": {},
-    "in-batch softmax": {"negatives": "batch"},
-    "no fusion": {"fusion": False},
-    "no MCAU": {"mcau": False},
-    "no attention loss": {"attention_weight": 0.0},
-    "no category alignment": {"category_alignment_weight": 0.0},
-    "no ranking head": {"ranking_head": False},
-    "no user taste": {"user_taste": False},
-    "no item-item channel": {"item_item": False},
-}
 
 
 def parse_args(argv):
-    p = argparse.ArgumentParser(prog="python -m afetler_tf.benchmark", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m experiments.benchmark", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--suite", nargs="+", default=["main"], choices=SUITES)
     p.add_argument("--models", nargs="+", default=list(BASELINE_ORDER), choices=MODELS)
     p.add_argument("--data", default="movielens-100k")
-    p.add_argument("--dir", default="benchmarks", help="where suite results and charts go")
+    p.add_argument("--dir", default=store.DIR, help="where suite results and charts go")
     p.add_argument("--output", default="BENCHMARKS.md")
-    p.add_argument("--readme", default="README.md",
-                   help="README whose results block gets the main tables ('' = leave it)")
-    p.add_argument("--render", action="store_true", help="only re-render BENCHMARKS.md")
+    p.add_argument("--render", action="store_true",
+                   help="only re-render BENCHMARKS.md (= python -m experiments render)")
     p.add_argument("--resume", action="store_true",
                    help="keep the finished runs of an interrupted suite file and run only the rest")
     return p.parse_args(argv)
@@ -137,17 +127,15 @@ def run_suite(suite: str, models: Sequence[str], source: str, directory: str,
     are kept and only the missing ones run; the wall time adds up.
     """
     from afetler_tf.data import load_dataset
-    from afetler_tf.files import write_json
     data = load_dataset(source)
     planned = list(suite_runs(suite, models, source))
-    path = os.path.join(directory, f"{suite}.json")
+    path = store.path(f"{suite}.json", directory)
     payload = _resumed(path, source) if resume else None
     split = "cold-items" if suite == "cold" else "random"
     payload = payload or {"suite": suite, "source": source, "split": split, "runs": [],
                           "wall_seconds": 0.0}
     payload.update(machine=machine(), planned=len(planned))
     done = {(r["label"], r["seed"]) for r in payload["runs"]}
-    os.makedirs(directory, exist_ok=True)
     start, before = time.time(), payload["wall_seconds"]
     shared = _seeds_runs(directory, source) if suite == "ablation" else {}
     for label, config in planned:
@@ -158,17 +146,17 @@ def run_suite(suite: str, models: Sequence[str], source: str, directory: str,
             # The same configuration and seed as the seeds suite's AFETLER run.
             print(f"    full (seed {config.data.seed}): AFETLER run of the seeds suite", flush=True)
             payload["runs"].append(dict(shared[config.data.seed], label="full", from_suite="seeds"))
-            write_json(path, payload)
+            store.write(f"{suite}.json", payload, directory)
             continue
         payload["runs"].append(run_one(config, data, label))
         payload["wall_seconds"] = before + time.time() - start
-        write_json(path, payload)
+        store.write(f"{suite}.json", payload, directory)
 
 
 def _seeds_runs(directory: str, source: str) -> dict:
     """seed -> AFETLER run of ``directory/seeds.json`` made with the current
     default configuration (the ablation's "full" rows), if there is one."""
-    payload = _resumed(os.path.join(directory, "seeds.json"), source) or {"runs": []}
+    payload = _resumed(store.path("seeds.json", directory), source) or {"runs": []}
     return {r["seed"]: r for r in payload["runs"]
             if r["model"] == "afetler" and r.get("config") == _config_of("afetler", r["seed"], source)}
 
@@ -190,31 +178,13 @@ def _resumed(path: str, source: str) -> Optional[dict]:
     return payload
 
 
-def machine() -> dict:
-    import platform
-
-    import pandas
-    import tensorflow as tf
-    import tensorflow_recommenders as tfrs
-    return {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-            "cpus": os.cpu_count(), "python": platform.python_version(), "tensorflow": tf.__version__,
-            "tfrs": tfrs.__version__, "pandas": pandas.__version__,
-            "gpu": bool(tf.config.list_physical_devices("GPU"))}
-
-
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
     if not args.render:
         for suite in args.suite:
             run_suite(suite, args.models, args.data, args.dir, resume=args.resume)
-    text = render(args.dir)
-    tmp = f"{args.output}.tmp"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, args.output)
-    print(f"wrote {args.output}")
-    if args.readme and os.path.exists(args.readme) and update_readme(args.readme, args.dir):
-        print(f"updated the results block of {args.readme}")
+    from experiments import render
+    print(f"wrote {render.write(args.dir, args.output)}")
     return 0
 
 

@@ -1,4 +1,4 @@
-"""The markdown table of ``python -m export.bench`` (benchmarks/export.md)."""
+"""The markdown table of ``python -m experiments export`` (benchmarks/export.md)."""
 
 from __future__ import annotations
 
@@ -64,7 +64,7 @@ def markdown(report: dict) -> str:
             f"(`TF_XLA_FLAGS=\"{report.get('xla_flags', '')}\"`; `tensorflow_model_server "
             f"--xla_cpu_compilation_enabled=true`); \"+ inter-op 1\": TensorFlow's inter-op thread pool "
             f"set to one thread (`tensorflow_model_server --tensorflow_inter_op_parallelism=1`). "
-            f"`python -m export.bench` "
+            f"`python -m experiments export` "
             f"({report.get('bench_seconds', '?')} s; 1-minute load average {_load(report)}).", "",
             "| catalogue | items | index | build+save (s) | p50 1 req (ms) | p99 1 req (ms) | "
             "p50 256 (ms) | p99 256 (ms) | recall@10 |",

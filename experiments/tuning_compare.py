@@ -1,4 +1,4 @@
-"""``python -m tuning.compare``: the default and the tuned config, measured once, after a search.
+"""``python -m experiments tuning_compare``: the default and the tuned config, measured once, after a search.
 
 For the default configuration (the search's base config, before its epochs
 cap) and the tuned one (``best_config.json``), in one process and with the
@@ -15,27 +15,29 @@ BENCHMARKS.md can link to).
 
 Example::
 
-    python -m tuning.compare --search runs/tuning/ml100k --out benchmarks
+    python -m experiments tuning_compare --search runs/tuning/ml100k --out benchmarks
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import platform
 import subprocess
 import sys
 import time
 from typing import Optional, Sequence
 
+import afetler_tf  # noqa: F401  (Keras-2 set-up before TensorFlow)
 import tensorflow as tf
 
 from afetler_tf.config import Config
 from afetler_tf.data import load_dataset
-from afetler_tf.files import read_json, write_json
+from afetler_tf.files import read_json
 from afetler_tf.pipeline import prepare, run
+from experiments import store
+from experiments.machine import machine
+from experiments.tuning_compare_report import markdown
 from tuning import objective as objectives
-from tuning.compare_report import markdown
 
 SPLIT_FIELDS = ("source", "split", "seed", "test_fraction", "validation_fraction")
 
@@ -60,14 +62,12 @@ def compare(search_dir: str, out_dir: str = "benchmarks", verbose: int = 1) -> d
     results = {name: _measure(name, config, data, trial_split, settings, verbose)
                for name, config in configs.items()}
     payload = {"search": _search_facts(search_dir, settings, summary), "results": results,
-               "machine": _machine(load_before), "compare_wall_seconds": time.time() - start,
-               "code": _git_state()}
-    os.makedirs(out_dir, exist_ok=True)
-    write_json(os.path.join(out_dir, "tuning.json"), payload)
+               "machine": machine(load_average_before=load_before, load_average_after=os.getloadavg()),
+               "compare_wall_seconds": time.time() - start, "code": _git_state()}
+    store.write("tuning.json", payload, out_dir)
     trials_md = os.path.join(search_dir, "trials.md")
     trials = open(trials_md, encoding="utf-8").read() if os.path.exists(trials_md) else ""
-    with open(os.path.join(out_dir, "tuning.md"), "w", encoding="utf-8") as f:
-        f.write(markdown(payload, trials))
+    store.write_text("tuning.md", markdown(payload, trials), out_dir)
     return payload
 
 
@@ -103,17 +103,6 @@ def _search_facts(search_dir: str, settings: dict, summary: dict) -> dict:
             "wall_seconds": summary["wall_seconds"], "trial_seconds": summary["trial_seconds"]}
 
 
-def _machine(load_before) -> dict:
-    try:
-        with open("/proc/meminfo") as f:
-            mem_gib = int(f.readline().split()[1]) / 2**20
-    except (OSError, ValueError, IndexError):
-        mem_gib = None
-    return {"platform": platform.platform(), "cpus": os.cpu_count(), "memory_gib": mem_gib,
-            "gpus": len(tf.config.list_physical_devices("GPU")), "tensorflow": tf.__version__,
-            "load_average_before": load_before, "load_average_after": os.getloadavg()}
-
-
 def _git_state() -> Optional[dict]:
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True)
@@ -124,7 +113,7 @@ def _git_state() -> Optional[dict]:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m tuning.compare", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m experiments tuning_compare", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--search", required=True, help="folder of a finished tuning.search")
     p.add_argument("--out", default="benchmarks", help="where tuning.json and tuning.md go")

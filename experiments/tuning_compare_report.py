@@ -1,4 +1,4 @@
-"""The markdown section of ``python -m tuning.compare`` (formatting only; figures come from its JSON)."""
+"""The markdown section of ``python -m experiments tuning_compare`` (formatting only; figures come from its JSON)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
-"""``python -m export.bench``: latency of the exported retrieval index.
+"""``python -m experiments export``: latency of the exported retrieval index.
 
-    python -m export.bench --run runs/afetler-random-42 [--out benchmarks] [--no-xla]
+    python -m experiments export --run runs/afetler-random-42 [--out benchmarks] [--no-xla]
 
 For the ML-100k catalogue (the run's item vectors) and synthetic catalogues
 of 100k and 1M random unit vectors of the model's dimension d, each index
@@ -32,10 +32,11 @@ import numpy as np
 import tensorflow as tf
 
 from afetler_tf.data import user_histories
-from afetler_tf.files import atomic_write_text, write_json
+from afetler_tf.files import write_json
 from afetler_tf.pipeline import load_run
+from experiments import child_env, store
+from experiments.export_bench_report import markdown
 from export import exporter
-from export.bench_report import markdown
 from export.modules import index_module, scann_options
 from export.specs import InputSpecs
 
@@ -171,8 +172,8 @@ def variant_rows(run_dir: str, xla: bool, inter_op: int) -> list:
     """
     with tempfile.TemporaryDirectory() as folder:
         out = os.path.join(folder, "rows.json")
-        env = dict(os.environ, TF_XLA_FLAGS=XLA_FLAGS) if xla else dict(os.environ)
-        subprocess.run([sys.executable, "-m", "export.bench", "--run", run_dir, "--catalogues", "ml-100k",
+        env = child_env(TF_XLA_FLAGS=XLA_FLAGS) if xla else child_env()
+        subprocess.run([sys.executable, "-m", "experiments.export_bench", "--run", run_dir, "--catalogues", "ml-100k",
                         "--inter-op", str(inter_op), "--rows-only", out], env=env, check=True,
                        stdout=subprocess.DEVNULL)
         with open(out, encoding="utf-8") as f:
@@ -180,7 +181,7 @@ def variant_rows(run_dir: str, xla: bool, inter_op: int) -> list:
 
 
 def parse_args(argv: Optional[list]) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m export.bench", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m experiments export", description=__doc__.splitlines()[0])
     p.add_argument("--run", default="runs/afetler-random-42", help="trained afetler/two_tower run")
     p.add_argument("--out", default="benchmarks", help="folder of export.json and export.md")
     p.add_argument("--catalogues", default=",".join(name for name, _ in CATALOGUES),
@@ -210,10 +211,9 @@ def main(argv: Optional[list] = None) -> int:
             report["rows"] += variant_rows(args.run, xla, inter_op)
     report.update(bench_seconds=round(time.perf_counter() - start, 1), xla_flags=XLA_FLAGS,
                   load_average=[round(load_before, 2), round(os.getloadavg()[0], 2)])
-    os.makedirs(args.out, exist_ok=True)
-    write_json(os.path.join(args.out, "export.json"), report)
+    store.write("export.json", report, args.out)
     text = markdown(report)
-    atomic_write_text(os.path.join(args.out, "export.md"), text)
+    store.write_text("export.md", text, args.out)
     print(text)
     return 0
 

@@ -1,4 +1,4 @@
-"""Files of a feedback run: JSON, CSVs, plots and the BENCHMARKS.md section.
+"""Files of a feedback run (``python -m experiments feedback``): JSON, CSVs, plots and the BENCHMARKS.md section.
 
     results.json    everything run_feedback returned
     rounds.csv      one row per arm and round (reward, hit rate, coverage,
@@ -14,11 +14,10 @@ from __future__ import annotations
 import io as _io
 import os
 
-import numpy as np
 import pandas as pd
 
 from afetler_tf import files
-from afetler_tf.report import _figure
+from afetler_tf.report import new_figure
 
 
 def rounds_frame(result: dict) -> pd.DataFrame:
@@ -60,7 +59,7 @@ def _save(figure, path: str) -> None:
 
 
 def _rounds_plot(path: str, frame: pd.DataFrame) -> None:
-    figure = _figure(13.0, 3.8)
+    figure = new_figure(13.0, 3.8)
     played = frame[~frame.get("skipped", pd.Series(False, index=frame.index)).fillna(False).astype(bool)]
     axes = figure.subplots(1, 3)
     for arm, part in played.groupby("arm"):
@@ -79,7 +78,7 @@ def _rounds_plot(path: str, frame: pd.DataFrame) -> None:
 
 
 def _tradeoff_plot(path: str, rows: list, result: dict) -> None:
-    figure = _figure(6.0, 4.2)
+    figure = new_figure(6.0, 4.2)
     ax = figure.add_subplot()
     coverage, precision = [r["coverage"] for r in rows], [r["precision"] for r in rows]
     ax.plot(coverage, precision, marker="o")

@@ -1,4 +1,4 @@
-"""``python -m tuning.variants``: named configurations compared on the validation split only.
+"""``python -m experiments variants``: named configurations compared on the validation split only.
 
 For choosing defaults by hand (a KerasTuner search explores; this checks a
 few named candidates over several seeds). Each run is an ordinary fit on the
@@ -11,13 +11,13 @@ Runs are appended to ``--out`` (JSON lines: label, model, seed, overrides,
 figures, seconds); ``--render`` writes the table of means beside it
 (``.md``).
 
-Example (how the AFETLER retrieval defaults were chosen, README "Results")::
+Example (how the AFETLER retrieval defaults were chosen, docs/decisions.md)::
 
-    python -m tuning.variants --label "AFETLER, catalogue softmax, T=0.1" --seeds 1 2
-    python -m tuning.variants --label "AFETLER, in-batch softmax, T=0.05" --seeds 1 2 \\
+    python -m experiments variants --label "AFETLER, catalogue softmax, T=0.1" --seeds 1 2
+    python -m experiments variants --label "AFETLER, in-batch softmax, T=0.05" --seeds 1 2 \\
         --set afetler.negatives=batch --set afetler.temperature=0.05
-    python -m tuning.variants --label "two-tower base, T=0.05" --model two_tower --seeds 1 2
-    python -m tuning.variants --render
+    python -m experiments variants --label "two-tower base, T=0.05" --model two_tower --seeds 1 2
+    python -m experiments variants --render
 
 ``--popularity-prior 0 0.1 0.2 0.3`` also scores, after each fit, the
 validation NDCG@10 of the model's catalogue scores plus a popularity prior
@@ -29,7 +29,6 @@ popularity the retrieval scores miss, shown in a second table.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import time
 from typing import Optional, Sequence
@@ -38,7 +37,7 @@ import numpy as np
 
 DEFAULT_OUT = "benchmarks/variants.jsonl"
 HEADER = """\
-## Configurations compared on the validation split (`tuning.variants`)
+## Configurations compared on the validation split (`experiments.variants`)
 
 Each row: an ordinary fit (MovieLens-100k, random split, the seeds listed as
 split and training seed), early-stopped on the validation split (10% of the
@@ -48,14 +47,14 @@ stage's best validation rating MSE; "fitted" is the validation NDCG@10 of
 the whole fitted model (for AFETLER after its item-item channel, for a
 model without early stopping such as EASE its only figure). The test split
 is never scored here.
-Regenerate a row with `python -m tuning.variants --label ... --seeds 1 2
+Regenerate a row with `python -m experiments variants --label ... --seeds 1 2
 --set ...` (each run's overrides are in `benchmarks/variants.jsonl`), then
 `--render`. The runs shared 2 CPUs three or four at a time.
 """
 
 
 def parse_args(argv):
-    p = argparse.ArgumentParser(prog="python -m tuning.variants", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m experiments variants", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--label", help="name of the configuration in the table")
     p.add_argument("--model", default="afetler")
@@ -78,11 +77,11 @@ def config_for(model: str, seed: int, overrides: Sequence[str]):
     """The default Config of ``model`` with the split and training seed
     ``seed`` and the ``--set`` overrides applied."""
     from afetler_tf.config import Config
-    from afetler_tf.fit import _apply_override
+    from afetler_tf.fit import apply_override
     raw = Config(model=model).to_dict()
     raw["data"]["seed"], raw["train"]["seed"] = seed, seed
     for item in overrides:
-        _apply_override(raw, item)
+        apply_override(raw, item)
     return Config.from_dict(raw, where="--set")
 
 
@@ -142,10 +141,8 @@ def rating_mse(history: dict, rating_weight: float) -> Optional[float]:
 
 
 def read_runs(path: str) -> list:
-    if not os.path.exists(path):
-        return []
-    with open(path) as f:
-        return [json.loads(line) for line in f if line.strip()]
+    from experiments import store
+    return store.read_lines(path)
 
 
 def markdown(runs: Sequence[dict]) -> str:
@@ -207,9 +204,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             print(f"{args.label} (seed {seed}): best val NDCG@10 "
                   f"{'–' if best is None else f'{best:.4f}'}, fitted model "
                   f"{result['fitted_val_ndcg@10']:.4f}, {result['seconds']:.0f} s", flush=True)
-            os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-            with open(args.out, "a") as f:  # one line per finished run: a kill loses at most one
-                f.write(json.dumps(result) + "\n")
+            from experiments import store
+            store.append_line(args.out, result)  # one line per finished run: a kill loses at most one
     table = os.path.splitext(args.out)[0] + ".md"
     from afetler_tf.files import atomic_write_text
     atomic_write_text(table, markdown(read_runs(args.out)))

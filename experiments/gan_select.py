@@ -1,7 +1,7 @@
-"""``python -m afetler_tf.gan_select``: NewItemGAN's g_learning_rate and dropout, chosen on validation data.
+"""``python -m experiments gan_select``: NewItemGAN's g_learning_rate and dropout, chosen on validation data.
 
 On the cold-items split (seed 1) AFETLER is trained once without its GAN
-(stages joint + ranking), then the GAN stage alone (``new_items.fit_gan``,
+(stages joint + ranking), then the GAN stage alone (``Afetler.fit_new_item_gan``,
 towers frozen) once per grid point, from the same seed. Each point is scored
 by the GAN's own early-stopping criterion: its best validation loss
 (``val_retrieval_loss``; ``val_similarity_loss`` without a retrieval term)
@@ -18,15 +18,14 @@ by hand (config.py); the section says whether they match.
 
 Example::
 
-    python -m afetler_tf.gan_select                 # ~12 min on 2 busy CPU cores
-    python -m afetler_tf.benchmark --render         # appends the section
+    python -m experiments gan_select                # ~12 min on 2 busy CPU cores
+    python -m experiments render                    # appends the section
 """
 
 from __future__ import annotations
 
 import argparse
 import itertools
-import os
 import sys
 import time
 from typing import Optional, Sequence
@@ -42,9 +41,8 @@ def select(source: str = "movielens-100k", seed: int = 1, grid: Optional[dict] =
     JSON payload (rows sorted as the grid, ``best`` = the winning row)."""
     from afetler_tf import pipeline
     from afetler_tf import train as training
-    from afetler_tf.benchmark import model_config
+    from experiments.benchmark import model_config
     from afetler_tf.models import build_model
-    from afetler_tf.models.new_items import fit_gan
 
     grid = dict(grid or GRID)
     config = config or model_config("afetler", seed, source, split="cold-items")
@@ -62,7 +60,7 @@ def select(source: str = "movielens-100k", seed: int = 1, grid: Optional[dict] =
         model.config = config.replace(gan=dict(point, enabled=True))
         training.set_seed(config.train.seed)
         t0 = time.time()
-        history = fit_gan(model, split, verbose=0)
+        history = model.fit_new_item_gan(split, verbose=0)  # the GAN, then the cold path
         gcfg = model.config.gan
         monitor = "val_retrieval_loss" if gcfg.retrieval_weight else "val_similarity_loss"
         best = history["best_epoch"] - 1
@@ -77,7 +75,7 @@ def select(source: str = "movielens-100k", seed: int = 1, grid: Optional[dict] =
                   f"{rows[-1]['cold_rmse_no_content_bias']:.4f}, own ids {rows[-1]['own_id_rmse']:.4f})",
                   flush=True)
     best = min(rows, key=lambda r: r["loss"])
-    from afetler_tf.benchmark import machine
+    from experiments.machine import machine
     return {"source": source, "split": "cold-items", "seed": seed, "grid": grid, "rows": rows,
             "best": best, "main_fit_seconds": fit_seconds, "machine": machine(),
             "wall_seconds": time.time() - start}
@@ -99,10 +97,10 @@ def simulated_cold(model, data, split) -> dict:
     import numpy as np
 
     from afetler_tf import train as training
-    from afetler_tf.models import new_items
+    from afetler_tf.models import cold_path
     net, encoder, bias = model.network, model.candidate_encoder, model.network.ranking_head.content_bias
-    held, rows = new_items.simulated_cold(model, split)
-    feats, masked = model.examples(rows, model._probabilities), new_items.as_cold(model, rows)
+    held, rows = cold_path.simulated_cold(model, split)
+    feats, masked = model.examples(rows, model._probabilities), cold_path.as_cold(model, rows)
     low, high = data.rating_range or (-np.inf, np.inf)
     truth = rows["rating"].to_numpy(np.float64)
 
@@ -110,7 +108,7 @@ def simulated_cold(model, data, split) -> dict:
         pred = training.batched(lambda b: net.rate(b, net.query_tower(b), encoder(b))[:, 0], f)
         return float(np.sqrt(np.mean((np.clip(pred, low, high) - truth) ** 2)))
     out = {"own_id_rmse": rmse(feats), "cold_interactions": int(len(rows))}
-    with new_items.without_items(model, split, held):
+    with cold_path.without_items(model, split, held):
         out["cold_rmse"] = rmse(masked)
         bias.weight.assign(np.zeros(bias.weight.shape, np.float32))
         bias.intercept.assign(0.0)
@@ -125,7 +123,7 @@ def render(payload: dict) -> str:
     keys = list(payload["grid"])
     matches = all(getattr(defaults, k) == best[k] for k in keys)
     lines = [f"## NewItemGAN settings chosen on validation data (cold-items split, seed {payload['seed']})",
-             "", "`python -m afetler_tf.gan_select`: AFETLER trained once without its GAN, then the "
+             "", "`python -m experiments gan_select`: AFETLER trained once without its GAN, then the "
              "GAN stage per grid point; criterion: the GAN's best validation "
              f"`{best['criterion']}` on its held-out warm items (never the test part, which holds "
              "the cold items). Lower is better.", "",
@@ -158,27 +156,26 @@ def render(payload: dict) -> str:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m afetler_tf.gan_select", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m experiments gan_select", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", default="movielens-100k")
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--dir", default="benchmarks")
+    p.add_argument("--dir", default="benchmarks", help="the result store")
     p.add_argument("--render", action="store_true",
                    help="only rewrite gan_select.md from gan_select.json (after a change of the "
                         "GanConfig defaults, which the section compares with the winner)")
     args = p.parse_args(argv)
-    from afetler_tf.files import atomic_write_text, read_json, write_json
+    from experiments import store
     if args.render:
-        text = render(read_json(os.path.join(args.dir, "gan_select.json")))
-        atomic_write_text(os.path.join(args.dir, "gan_select.md"), text)
-        print(f"wrote {args.dir}/gan_select.md")
+        payload = store.read("gan_select.json", args.dir)
+        if payload is None:
+            p.error(f"--render: no {store.path('gan_select.json', args.dir)}")
+        print(f"wrote {store.write_text('gan_select.md', render(payload), args.dir)}")
         return 0
     payload = select(args.data, args.seed)
-    os.makedirs(args.dir, exist_ok=True)
-    write_json(os.path.join(args.dir, "gan_select.json"), payload)
-    atomic_write_text(os.path.join(args.dir, "gan_select.md"), render(payload))
-    print(f"winner: {payload['best']}; wrote {args.dir}/gan_select.md "
-          "(python -m afetler_tf.benchmark --render appends it to BENCHMARKS.md)")
+    store.write("gan_select.json", payload, args.dir)
+    print(f"winner: {payload['best']}; wrote {store.write_text('gan_select.md', render(payload), args.dir)} "
+          "(python -m experiments render appends it to BENCHMARKS.md)")
     return 0
 
 

@@ -1,14 +1,27 @@
 """Renders benchmarks/scale.md and scale.png from the figures of scale_bench.
 
 Only formatting: every number comes from the payload ``scale_bench`` measured.
+The sizes and the growth exponent live here, and :mod:`experiments.scale_bench`
+imports them (this module imports nothing from it).
 """
 
 from __future__ import annotations
 
 import os
 
-from afetler_tf import files
-from afetler_tf.scale_bench import SIZES, exponent
+import numpy as np
+
+from experiments import store
+
+# name -> (interactions, catalogue items, catalogue users) of a synthetic log.
+SIZES = {"100k": (100_000, 10_000, 10_000), "1M": (1_000_000, 100_000, 100_000),
+         "10M": (10_000_000, 1_000_000, 1_000_000),
+         "1M@1Mitems": (1_000_000, 1_000_000, 1_000_000)}  # 10M's catalogue, 1M interactions
+
+
+def exponent(xs, ys) -> float:
+    """Slope of log(y) against log(x) (least squares): y ~ x^slope."""
+    return float(np.polyfit(np.log(xs), np.log(ys), 1)[0]) if len(xs) > 1 else float("nan")
 
 
 def _growing(sizes: list) -> list:
@@ -72,7 +85,7 @@ def write(payload: dict, directory: str) -> None:
     sizes, settings, m = payload["sizes"], payload["settings"], payload["machine"]
     missing = [name for name in SIZES if name not in {s["size"] for s in sizes}]
     text = ["## Scale: streamed training cost vs log size", "",
-            f"`python -m afetler_tf.scale_bench` on {m['platform']}, {m['cpus']} CPUs, TF "
+            f"`python -m experiments scale` on {m['platform']}, {m['cpus']} CPUs, TF "
             f"{m['tensorflow']}; 1-minute load average {m.get('load_average_at_start', float('nan')):.1f} "
             f"at the start (other jobs on the same cores inflate the timings). Each size "
             f"runs in a fresh process (peak RSS = that process's `ru_maxrss`): one streaming scan "
@@ -83,13 +96,13 @@ def write(payload: dict, directory: str) -> None:
             f"`{settings.get('optimizer', 'adam')}`.", "", *table(sizes), "",
             *growth(sizes), ""]
     if missing:
-        text += [f"Not run: {', '.join(missing)} (run `python -m afetler_tf.scale_bench --sizes "
+        text += [f"Not run: {', '.join(missing)} (run `python -m experiments scale --sizes "
                  f"{' '.join(missing)}`).", ""]
     text += ["Fit time, one full epoch of the 100k log (`fit --stream`, 1 worker vs 2 local "
              "workers with MultiWorkerMirroredStrategy on 127.0.0.1; both share the same 2 cores):",
              "", *workers(payload["workers"]), "", "![scale](scale.png)", ""]
-    files.atomic_write_text(os.path.join(directory, "scale.md"), "\n".join(text))
-    _plot(sizes, os.path.join(directory, "scale.png"))
+    store.write_text("scale.md", "\n".join(text), directory)
+    _plot(sizes, store.path("scale.png", directory))
 
 
 def _plot(sizes: list, path: str) -> None:

@@ -1,7 +1,7 @@
 """How cost grows: streamed training throughput and peak memory vs log size.
 
-    python -m afetler_tf.scale_bench                   # 100k, 1M, 10M (+ 1M at 10M's catalogue)
-    python -m afetler_tf.scale_bench --sizes 100k 1M   # a subset
+    python -m experiments scale                   # 100k, 1M, 10M (+ 1M at 10M's catalogue)
+    python -m experiments scale --sizes 100k 1M   # a subset
 
 For every size a synthetic log (:mod:`afetler_tf.data.synthetic`) is written
 once under ``--work`` and trained on in a fresh subprocess (so its peak RSS is
@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import socket
 import subprocess
@@ -27,14 +26,11 @@ import sys
 import time
 from typing import Optional, Sequence
 
-import numpy as np
-
 from afetler_tf import files
 from afetler_tf.config import OPTIMIZERS
-
-SIZES = {"100k": (100_000, 10_000, 10_000), "1M": (1_000_000, 100_000, 100_000),
-         "10M": (10_000_000, 1_000_000, 1_000_000),
-         "1M@1Mitems": (1_000_000, 1_000_000, 1_000_000)}  # 10M's catalogue, 1M interactions
+from experiments import child_env, scale_report, store
+from experiments.machine import machine
+from experiments.scale_report import SIZES
 MODEL = {"tower.embedding_dim": 32, "tower.tower_units": [64, 32], "tower.ranking_units": [64, 32]}
 
 
@@ -78,11 +74,11 @@ def run_size(name: str, work: str, args) -> dict:
         os.replace(data + ".tmp", data)
         print(f"  generated {name} in {time.perf_counter() - t:.0f}s", flush=True)
     out = os.path.join(work, f"{name}.json")
-    cmd = [sys.executable, "-m", "afetler_tf.scale_bench", "--child", data, "--steps",
+    cmd = [sys.executable, "-m", "experiments.scale_bench", "--child", data, "--steps",
            str(args.steps), "--warmup", str(args.warmup), "--batch", str(args.batch),
            "--optimizer", args.optimizer, "--json", out]
     t = time.perf_counter()
-    subprocess.run(cmd, check=True)
+    subprocess.run(cmd, check=True, env=child_env())
     figures = dict(json.load(open(out)), size=name, interactions=n, catalogue_items=items,
                    catalogue_users=users, wall_seconds=time.perf_counter() - t)
     print(f"  {name}: {figures['examples_per_second']:.0f} examples/s, peak RSS "
@@ -120,24 +116,13 @@ def workers_fit(data: str, work: str, n_workers: int, batch: int, optimizer: str
             "fit_seconds": history["fit_seconds"]}
 
 
-def exponent(xs, ys) -> float:
-    """Slope of log(y) against log(x) (least squares): y ~ x^slope."""
-    return float(np.polyfit(np.log(xs), np.log(ys), 1)[0]) if len(xs) > 1 else float("nan")
-
-
-def machine() -> dict:
-    import tensorflow as tf
-    return {"platform": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version(),
-            "tensorflow": tf.__version__, "load_average_at_start": os.getloadavg()[0]}
-
-
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m afetler_tf.scale_bench", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m experiments scale", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sizes", nargs="+", default=["100k", "1M", "10M", "1M@1Mitems"],
                    choices=list(SIZES))
     p.add_argument("--work", default=os.path.join(os.environ.get("TMPDIR", "/tmp"), "afetler_scale"))
-    p.add_argument("--out", default="benchmarks")
+    p.add_argument("--out", default=store.DIR, help="the result store")
     p.add_argument("--steps", type=int, default=200)
     p.add_argument("--warmup", type=int, default=20)
     p.add_argument("--batch", type=int, default=1024)
@@ -151,8 +136,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.child:
         child(args.child, args.steps, args.warmup, args.batch, args.optimizer, args.json)
         return 0
-    from afetler_tf import scale_report
     os.makedirs(args.work, exist_ok=True)
+    described = machine(load_average_at_start=os.getloadavg()[0])
     start, sizes = time.perf_counter(), []
     for name in args.sizes:
         print(f"size {name} ...", flush=True)
@@ -160,11 +145,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     workers = [] if args.no_workers or "100k" not in args.sizes else [
         workers_fit(os.path.join(args.work, "100k"), args.work, n, args.batch, args.optimizer)
         for n in (1, 2)]
-    payload = {"machine": machine(), "settings": {"steps": args.steps, "warmup": args.warmup,
+    payload = {"machine": described, "settings": {"steps": args.steps, "warmup": args.warmup,
                                                  "batch": args.batch, "model": MODEL,
                                                  "optimizer": args.optimizer},
                "sizes": sizes, "workers": workers, "wall_seconds": time.perf_counter() - start}
-    files.write_json(os.path.join(args.out, "scale.json"), payload)
+    store.write("scale.json", payload, args.out)
     scale_report.write(payload, args.out)
     print(f"wrote {args.out}/scale.json, scale.md, scale.png")
     return 0

@@ -1,12 +1,12 @@
-"""Renders BENCHMARKS.md (and charts) from the suite files of the benchmark.
+"""Tables, charts and target lines of the benchmark suites (main, seeds, ablation, cold).
 
-Only formatting lives here: every figure comes from ``benchmarks/*.json``,
-written by ``python -m afetler_tf.benchmark``.
+Only formatting lives here: every figure comes from ``benchmarks/<suite>.json``,
+written by ``python -m experiments.benchmark``; :mod:`experiments.render`
+assembles them into BENCHMARKS.md.
 """
 
 from __future__ import annotations
 
-import json
 import os
 
 import numpy as np
@@ -19,7 +19,7 @@ ABLATION_COLUMNS = [("R", "rmse"), ("R", "mae"), ("R", "precision@10"), ("T", "n
                     ("T", "precision@10"), ("T", "recall@10")]
 
 PROTOCOLS = """\
-Protocols (shared/DESIGN.md §4). **R**: per user, rank the user's test items
+Protocols (docs/design.md §4). **R**: per user, rank the user's test items
 by the model's score, top min(10, |T_u|); relevant = rating >= 4; MSE/MAE/RMSE
 over all test ratings (clipped to [1, 5]; models without a rating output map
 score -> rating with a linear fit on the validation set); Accuracy@10 uses a
@@ -53,18 +53,18 @@ year on the warm items' main effects b_v + o_v, the interaction term shrunk
 toward the user's mean, plus a share of the user's taste for the item's
 content, see the line under the table; target-aware
 attention on the item's own categories). The GAN's learning rate and dropout are chosen on
-validation data only (`python -m afetler_tf.gan_select`: the GAN's loss on
+validation data only (`python -m experiments gan_select`: the GAN's loss on
 held-out warm items, seed 1; section below), never on these test figures."""
 
 
+SUITES = ("main", "seeds", "ablation", "cold")
+
+
 def load_suites(directory: str) -> dict:
-    suites = {}
-    for name in ("main", "seeds", "ablation", "cold"):
-        path = os.path.join(directory, f"{name}.json")
-        if os.path.exists(path):
-            with open(path) as f:
-                suites[name] = json.load(f)
-    return suites
+    """suite name -> its payload, for the suite files present in ``directory``."""
+    from experiments import store
+    suites = {name: store.read(f"{name}.json", directory) for name in SUITES}
+    return {name: payload for name, payload in suites.items() if payload is not None}
 
 
 def grouped(runs: list) -> dict:
@@ -271,91 +271,3 @@ def speed_line(groups: dict) -> str:
             f"epoch (joint stage) {afetler:.1f} s vs {base:.1f} s for the two-tower base "
             f"({afetler / base:.1f}x; target <= 4x: {verdict[afetler <= 4 * base]}); AFETLER's "
             f"whole default fit (every stage) {fit:.0f} s (target < 300 s: {verdict[fit < 300]}).")
-
-
-# Sections other commands write as ``benchmarks/<name>.md`` (``python -m
-# tuning.compare``, ``python -m afetler_tf.gan_select``, ``python -m
-# export.bench``, ...), appended in this order, then any other ``*.md`` there
-# alphabetically. They cannot be rendered here: afetler_tf never imports
-# export/ or tuning/ (gan_select's section needs a training run).
-SECTION_ORDER = ("tuning", "gan_select", "export")
-
-
-def section_files(directory: str) -> list:
-    """Paths of the ``*.md`` sections in ``directory``, in SECTION_ORDER first."""
-    names = sorted(f[:-3] for f in os.listdir(directory) if f.endswith(".md")) \
-        if os.path.isdir(directory) else []
-    ordered = [n for n in SECTION_ORDER if n in names] + [n for n in names if n not in SECTION_ORDER]
-    return [os.path.join(directory, f"{n}.md") for n in ordered]
-
-
-README_START, README_END = "<!-- results:start -->", "<!-- results:end -->"
-
-
-def readme_results(directory: str) -> str:
-    """The main suite's two tables, for README's results block."""
-    suite = load_suites(directory).get("main")
-    if suite is None:
-        return "No benchmark has run yet: `python -m afetler_tf.benchmark`."
-    groups = grouped(suite["runs"])
-    return "\n".join([
-        "MovieLens-100k, random 80/20 split, seed 42, `python -m afetler_tf.benchmark` "
-        "(every suite, the ablations and the machine: [BENCHMARKS.md](BENCHMARKS.md)).", "",
-        "Protocol R (the paper's table):", "", metric_table(groups, "R", R_COLUMNS), "",
-        "Protocol T (full catalogue, relevant = all test items):", "",
-        metric_table(groups, "T", T_COLUMNS)])
-
-
-def update_readme(path: str, directory: str) -> bool:
-    """Rewrites the block between README_START and README_END; False if absent."""
-    with open(path, encoding="utf-8") as f:
-        text = f.read()
-    if README_START not in text or README_END not in text:
-        return False
-    head, rest = text.split(README_START, 1)
-    tail = rest.split(README_END, 1)[1]
-    from afetler_tf.files import atomic_write_text
-    atomic_write_text(path, f"{head}{README_START}\n{readme_results(directory)}\n{README_END}{tail}")
-    return True
-
-
-def render(directory: str) -> str:
-    suites = load_suites(directory)
-    out = ["# Benchmarks", "",
-           "Regenerate with `python -m afetler_tf.benchmark --suite main seeds ablation cold` "
-           "(or one suite at a time; `--render` rewrites this file from `benchmarks/*.json`).",
-           "Data: MovieLens-100k, random 80/20 split of interactions, 10% of the training part "
-           "held out for validation (early stopping, calibration); test never used for "
-           "selection.", "", PROTOCOLS, ""]
-    titles = {"main": "All models, seed 42", "seeds": "All models, seeds 1-3 (mean ± std)",
-              "ablation": "AFETLER ablations, seeds 1-3 (mean ± std; change vs full)",
-              "cold": "New items: cold-items split, protocol C, seeds 1-3 (mean ± std)"}
-    for name, suite in suites.items():
-        groups = grouped(suite["runs"])
-        out += [f"## {titles[name]}", "", machine_line(suite), ""]
-        if name == "ablation":
-            out += [ablation_table(groups), ""]
-            if any(r.get("from_suite") for r in suite["runs"]):
-                out += ["The full model's rows are the seeds suite's AFETLER runs (the same "
-                        "configuration and seeds), not run twice.", ""]
-            continue
-        if name == "cold":
-            order = [label for label in COLD_MODELS if label in groups]
-            groups = {label: groups[label] for label in order + [g for g in groups if g not in order]}
-            out += [COLD_TEXT, "", metric_table(groups, "C", C_COLUMNS), "", cold_targets(groups), ""]
-            continue
-        out += ["### Protocol R (the paper's table)", "", metric_table(groups, "R", R_COLUMNS), "",
-                "### Protocol T (full catalogue)", "", metric_table(groups, "T", T_COLUMNS), ""]
-        if name == "seeds":
-            out += [afetler_targets(groups), ""]
-            for line in (item_item_line(groups.get("afetler", [])),
-                         user_taste_line(groups.get("afetler", []))):
-                out += [line, ""] if line else []
-        if name == "main" and speed_line(groups):
-            out += [speed_line(groups), ""]
-        path = chart(directory, groups, name)
-        out += [f"![{name}]({path})", ""]
-    for path in section_files(directory):
-        with open(path, encoding="utf-8") as f:
-            out += [f.read().strip(), ""]
-    return "\n".join(out)

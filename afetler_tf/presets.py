@@ -1,0 +1,36 @@
+"""Named presets of AFETLER's component switches (``Config.afetler``).
+
+One place for the sets of switches the package and its experiments use:
+
+- ``base``: the base two-tower model (every AFETLER component off; the
+  base's own temperature, ``tower.temperature``);
+- ``streamed``: the network trained from streamed logs (no history attention,
+  as histories are not streamed; the in-batch softmax; no item-item channel,
+  whose closed-form fit needs the whole log in memory);
+- ``ablations``: one switch off at a time, for the ablation study
+  (``experiments``), by the label its row carries.
+"""
+
+from __future__ import annotations
+
+BASE = {"fusion": False, "mcau": False, "target_attention": False,
+        "attention_weight": 0.0, "category_alignment_weight": 0.0,
+        "ranking_head": True, "negative_bank": 0, "negatives": "batch", "item_item": False,
+        "temperature": None}  # None: tower.temperature
+
+STREAMED = {"mcau": False, "target_attention": False, "attention_weight": 0.0,
+            "negatives": "batch", "item_item": False}
+
+ABLATIONS = {
+    "full": {},
+    "in-batch softmax": {"negatives": "batch"},
+    "no fusion": {"fusion": False},
+    "no MCAU": {"mcau": False},
+    "no attention loss": {"attention_weight": 0.0},
+    "no category alignment": {"category_alignment_weight": 0.0},
+    "no ranking head": {"ranking_head": False},
+    "no user taste": {"user_taste": False},
+    "no item-item channel": {"item_item": False},
+}
+
+PRESETS = {"base": BASE, "streamed": STREAMED}

@@ -1,0 +1,58 @@
+"""The suites of ``python -m experiments``, by name.
+
+Each suite is a module of this package with a ``main(argv)``; the registry
+names it (as a string: nothing is imported until a suite runs, and no suite
+imports the registry) with the arguments that select the suite and what it
+writes into the result store (``benchmarks/``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    module: str  # experiments.<module>, whose main(argv) runs it
+    about: str
+    writes: str
+    args: tuple = ()  # put before the caller's options
+
+
+BENCHMARK_SUITES = ("main", "seeds", "ablation", "cold")  # experiments.benchmark.SUITES
+
+SUITES = {s.name: s for s in (
+    Suite("main", "benchmark", "every model, random split, seed 42 (protocols R and T; speed)",
+          "main.json, main.png", ("--suite", "main")),
+    Suite("seeds", "benchmark", "every model, random split, seeds 1-3 (mean ± std)",
+          "seeds.json, seeds.png", ("--suite", "seeds")),
+    Suite("ablation", "benchmark", "AFETLER without each component, seeds 1-3",
+          "ablation.json", ("--suite", "ablation")),
+    Suite("cold", "benchmark", "new items: cold-items split, protocol C, seeds 1-3",
+          "cold.json", ("--suite", "cold")),
+    Suite("gan_select", "gan_select", "NewItemGAN's learning rate and dropout, on validation data",
+          "gan_select.json, gan_select.md"),
+    Suite("variants", "variants", "named configurations compared on the validation split",
+          "variants.jsonl, variants.md"),
+    Suite("tuning_compare", "tuning_compare", "default vs tuned config after a tuning.search, test once",
+          "tuning.json, tuning.md"),
+    Suite("export", "export_bench", "latency of the exported retrieval index (and ScaNN recall)",
+          "export.json, export.md"),
+    Suite("feedback", "feedback", "protocol F replay: feedback loop vs frozen model, marketing",
+          "feedback.json, feedback.md (with --benchmark)"),
+    Suite("scale", "scale_bench", "streamed training throughput and peak memory vs log size",
+          "scale.json, scale.md, scale.png"),
+    Suite("serving_parity", "serving_parity", "exported index and ranker vs the Python API",
+          "the --json FILE given (nothing in benchmarks/)"),
+)}
+
+
+def listing() -> str:
+    """The table ``python -m experiments list`` prints."""
+    width = max(map(len, SUITES))
+    lines = ["python -m experiments SUITE [options]; suites:", ""]
+    for suite in SUITES.values():
+        lines += [f"  {suite.name:<{width}}  {suite.about}", f"  {'':<{width}}  writes {suite.writes}"]
+    lines += ["", f"  {'render':<{width}}  BENCHMARKS.md from benchmarks/ (no suite runs)"]
+    return "\n".join(lines)
