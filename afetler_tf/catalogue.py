@@ -54,7 +54,7 @@ def read_items_file(path: str, numeric: tuple = (),
     table = read_parquet(path) if path.endswith(".parquet") else read_text(path)
     table = drop_blank_rows(table, report if report is not None else [])
     require_columns(table, ("item_id",), known=folder.ITEM_KNOWN)
-    items = folder._items(table)  # the generic folder's items parser: same rules, same errors
+    items = folder.items_table(table)  # the generic folder's items parser: same rules, same errors
     for col in numeric:
         if col in table.frame and col != "year":
             items[col] = columns.numbers(table, col)

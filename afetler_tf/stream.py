@@ -58,11 +58,11 @@ class StreamResult:
 def catalogue(folder: str, scan: streaming.Scan) -> Dataset:
     """Users and items tables (pandas: catalogue-sized), built from ids when absent."""
     report: list = []
-    users = folder_source._optional(os.path.join(folder, "users"), "user_id", report)
-    items = folder_source._optional(os.path.join(folder, "items"), "item_id", report,
+    users = folder_source.optional_table(os.path.join(folder, "users"), "user_id", report)
+    items = folder_source.optional_table(os.path.join(folder, "items"), "item_id", report,
                                     known=folder_source.ITEM_KNOWN)
-    users = folder_source._users(users) if users is not None else tables.users(scan.user_ids)
-    items = folder_source._items(items) if items is not None else tables.items(
+    users = folder_source.users_table(users) if users is not None else tables.users(scan.user_ids)
+    items = folder_source.items_table(items) if items is not None else tables.items(
         list(scan.item_counts), None, None, [[] for _ in scan.item_counts])
     empty = pd.DataFrame({c: pd.Series(dtype=object) for c in ("user_id", "item_id")})
     return Dataset(folder, empty.assign(rating=np.nan, timestamp=0), users, items, None, report)
@@ -140,7 +140,7 @@ def fit_stream(config: Config, folder: str, out_dir: Optional[str] = None,
         DataError: Bad shards or records (file and line named), unless ``skip_bad``.
     """
     files, fmt = streaming.shard_files(folder)
-    rating_range = folder_source._rating_range(folder)
+    rating_range = folder_source.declared_rating_range(folder)
     buckets = int(round(config.data.validation_fraction * 1000))
     start = time.perf_counter()
     scan = streaming.scan(files, fmt, buckets, skip_bad, rating_range)

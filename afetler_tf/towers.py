@@ -104,7 +104,7 @@ class RankingHead(tf.keras.Model):
         self.user_bias = tf.keras.layers.Embedding(len(user_ids) + 1, 1, embeddings_initializer="zeros")
         self.item_bias = tf.keras.layers.Embedding(len(item_ids) + 1, 1, embeddings_initializer="zeros")
         self.mlp = mlp(list(units) + [1], name="ranking_mlp")
-        self._global_mean = float(global_mean)
+        self.global_mean = float(global_mean)  # mu, the training ratings' mean
         self.content_bias = content_bias  # optional ContentBias (over the same item vocabulary)
         self.user_offset = self.item_offset = self.user_affinity = None
         self.user_taste = self.taste_scale = None
@@ -140,7 +140,7 @@ class RankingHead(tf.keras.Model):
                       + self.content_bias.affinity_scale * affinity)
             taste = tf.reduce_sum(tf.gather(self.user_taste, users) * content, -1, keepdims=True)
             interaction = tf.where(routed, shrunk, interaction + self.taste_scale * taste)
-        return self._global_mean + b_u + b_v + interaction  # (batch, 1)
+        return self.global_mean + b_u + b_v + interaction  # (batch, 1)
 
 
 class ContentBias(tf.keras.layers.Layer):

@@ -43,6 +43,8 @@ SUITES = {s.name: s for s in (
           "feedback.json, feedback.md (with --benchmark)"),
     Suite("scale", "scale_bench", "streamed training throughput and peak memory vs log size",
           "scale.json, scale.md, scale.png"),
+    Suite("profile", "profile_epoch", "where an AFETLER epoch's time goes, vs a plain TFRS two-tower",
+          "the --json FILE given (nothing in benchmarks/)"),
     Suite("serving_parity", "serving_parity", "exported index and ranker vs the Python API",
           "the --json FILE given (nothing in benchmarks/)"),
 )}

@@ -283,7 +283,7 @@ def test_the_users_taste_is_a_ridge_fit_of_their_residual_ratings(trained, tiny_
     mine = train[(train.user_id == "u0").to_numpy() & ~routed]
     u0 = int(head.user_lookup(tf.constant(["u0"])).numpy()[0])
     items = head.item_lookup(mine.item_id.to_numpy(object)).numpy()
-    e = (mine.rating.to_numpy() - head._global_mean - head.user_bias(np.full(len(items), u0)).numpy()[:, 0]
+    e = (mine.rating.to_numpy() - head.global_mean - head.user_bias(np.full(len(items), u0)).numpy()[:, 0]
          - head.item_bias(items).numpy()[:, 0] - head.item_offset.numpy()[items] - head.user_offset.numpy()[u0])
     x = head.content_bias.design(model.space.item_features(mine.item_id.to_numpy(object))).numpy()
     expected = np.linalg.solve(x.T @ x + 3.0 * np.eye(x.shape[1]), x.T @ e)
@@ -298,7 +298,7 @@ def test_offsets_are_the_damped_mean_interaction_terms(trained, tiny_split):
     head, net = model.network.ranking_head, model.network
     routed = head.content_bias.routed_items(head.item_lookup(tiny_split.train.item_id.to_numpy(object)))
     train = tiny_split.train[~routed.numpy()]
-    f = model.examples(train, model._probabilities)
+    f = model.examples(train, model.sampling_probabilities)
     users, items = head.user_lookup(f["user_id"]).numpy(), head.item_lookup(f["item_id"]).numpy()
     kappa_w = float(head.taste_scale.numpy())
     head.taste_scale.assign(0.0)  # the offsets are fitted before the users' taste (models.taste)
@@ -306,7 +306,7 @@ def test_offsets_are_the_damped_mean_interaction_terms(trained, tiny_split):
         rated = net.rate(f, net.query_tower(f), net.candidate_tower(f)).numpy()[:, 0]
     finally:
         head.taste_scale.assign(kappa_w)
-    m = rated - head._global_mean - head.user_bias(users).numpy()[:, 0] - head.item_bias(items).numpy()[:, 0]
+    m = rated - head.global_mean - head.user_bias(users).numpy()[:, 0] - head.item_bias(items).numpy()[:, 0]
     o_u, o_v = head.user_offset.numpy(), head.item_offset.numpy()
     u0, i0 = users[f["user_id"] == "u0"][0], items[f["item_id"] == "i0"][0]
     assert o_u[u0] == pytest.approx(m[users == u0].sum() / ((users == u0).sum() + 5.0), abs=1e-4)
@@ -339,7 +339,7 @@ def test_the_exported_ranker_serves_new_items_through_their_content(trained, tmp
     model.add_items(new_items("ranked"))
     users, items = ["u1", "u2", "u3"], ["ranked_Comedy", "ranked_Drama", "i0"]
     expected = model.score(users, items)
-    feats = model.examples(model.pair_frame(users, items), model._probabilities)
+    feats = model.examples(model.pair_frame(users, items), model.sampling_probabilities)
     inputs = InputSpecs.from_model(model)
     module = RankerModule(model.network, inputs, candidate_tower=model.candidate_encoder)
     tf.saved_model.save(module, str(tmp_path / "ranker"))

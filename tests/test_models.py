@@ -93,7 +93,7 @@ def test_catalogue_softmax_is_the_full_softmax_over_training_items(tiny_data, ti
     net, space = model.network, model.space
     frame = tiny_split.train.head(4).copy()
     frame.loc[frame.index[3], "item_id"] = "never-seen"  # left out of the mean, not an error
-    feats = model.examples(frame, model._probabilities)
+    feats = model.examples(frame, model.sampling_probabilities)
     p_u = net.query_tower(feats).numpy()
     p_all = net.candidate_tower(space.item_features(space.item_ids)).numpy()
     logits = p_u @ p_all.T / model.config.retrieval_temperature

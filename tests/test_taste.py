@@ -52,7 +52,7 @@ def test_the_taste_is_a_ridge_fit_of_the_rankers_residuals(trained, tiny_split):
     assert history["taste/taste_interactions"] == len(tiny_split.validation)
     assert history["taste/val_rmse"] <= history["taste/val_rmse_without"] + 1e-9  # kappa_w = 0 allowed
     mine = tiny_split.train[tiny_split.train.user_id == "u0"]
-    net, f = model.network, model.examples(mine, model._probabilities)  # the pairs as trained on
+    net, f = model.network, model.examples(mine, model.sampling_probabilities)  # the pairs as trained on
     head.taste_scale.assign(0.0)
     try:
         residual = mine.rating.to_numpy() - net.rate(f, net.query_tower(f), net.candidate_tower(f)).numpy()[:, 0]
@@ -65,7 +65,7 @@ def test_the_taste_is_a_ridge_fit_of_the_rankers_residuals(trained, tiny_split):
     assert not np.any(head.user_taste.numpy()[0])
     # The recorded validation RMSE is the fitted model's.
     val = tiny_split.validation
-    f = model.examples(val, model._probabilities)
+    f = model.examples(val, model.sampling_probabilities)
     rated = net.rate(f, net.query_tower(f), net.candidate_tower(f)).numpy()[:, 0]
     assert np.sqrt(np.mean((rated - val.rating.to_numpy()) ** 2)) == pytest.approx(
         history["taste/val_rmse"], abs=1e-4)

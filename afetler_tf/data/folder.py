@@ -57,7 +57,7 @@ def load(folder: str) -> Dataset:
         DataError: Missing interactions file, bad meta.json, or any bad cell.
     """
     report: list[str] = []
-    rating_range = _rating_range(folder)
+    rating_range = declared_rating_range(folder)
     inter_table = read_table(os.path.join(folder, "interactions"))
     if inter_table is None:
         raise DataError(f"{folder} has no interactions.csv or interactions.parquet (and no u.data of the "
@@ -66,15 +66,15 @@ def load(folder: str) -> Dataset:
     inter_table = drop_blank_rows(inter_table, report)
     require_columns(inter_table, INTERACTION_REQUIRED, known=INTERACTION_KNOWN)
     _check_extra_columns(inter_table, report)
-    user_table = _optional(os.path.join(folder, "users"), "user_id", report)
-    item_table = _optional(os.path.join(folder, "items"), "item_id", report, known=ITEM_KNOWN)
+    user_table = optional_table(os.path.join(folder, "users"), "user_id", report)
+    item_table = optional_table(os.path.join(folder, "items"), "item_id", report, known=ITEM_KNOWN)
     if item_table is not None:
         _check_case_slips(item_table, ("item_id",) + ITEM_KNOWN)
     inter = _interactions(inter_table, rating_range, os.path.join(folder, "meta.json"))
-    items = _items(item_table) if item_table is not None else None
+    items = items_table(item_table) if item_table is not None else None
     if items is not None:
         _check_known_items(inter_table, inter, items, item_table.path)
-    users = _users(user_table) if user_table is not None else None
+    users = users_table(user_table) if user_table is not None else None
     if items is None:
         report.append(f"{folder}: no items file; {inter['item_id'].nunique()} items were built from "
                       f"the interactions with empty attributes.")
@@ -86,7 +86,7 @@ def load(folder: str) -> Dataset:
     return tables.dataset(folder, inter, users, items, rating_range, report)
 
 
-def _rating_range(folder: str) -> Optional[tuple[float, float]]:
+def declared_rating_range(folder: str) -> Optional[tuple[float, float]]:
     path = os.path.join(folder, "meta.json")
     if not os.path.exists(path):
         return None
@@ -186,7 +186,7 @@ def _check_case_slips(table: Table, known) -> None:
                                 line=None if table.parquet else 1, column=name)
 
 
-def _optional(stem: str, id_column: str, report: list[str], known=()) -> Optional[Table]:
+def optional_table(stem: str, id_column: str, report: list[str], known=()) -> Optional[Table]:
     table = read_table(stem)
     if table is None:
         return None
@@ -206,14 +206,14 @@ def _interactions(table: Table, rating_range, meta_path: str) -> pd.DataFrame:
                                ratings, columns.timestamps(table, "timestamp"))
 
 
-def _users(table: Table) -> pd.DataFrame:
+def users_table(table: Table) -> pd.DataFrame:
     user_ids = columns.ids(table, "user_id")
     columns.unique_ids(table, "user_id", user_ids)
     extra = {c: columns.attribute(table.frame[c]) for c in table.frame.columns if c != "user_id"}
     return tables.users(user_ids, extra)
 
 
-def _items(table: Table) -> pd.DataFrame:
+def items_table(table: Table) -> pd.DataFrame:
     frame = table.frame
     item_ids = columns.ids(table, "item_id")
     columns.unique_ids(table, "item_id", item_ids)

@@ -24,10 +24,7 @@ from afetler_tf.models.base import Recommender
 from afetler_tf.models.gan import NewItemTower
 from afetler_tf.models.network import AfetlerNetwork
 from afetler_tf.models.taste import fit_user_taste
-
-
-def _stage_dir(checkpoint_dir, stage):
-    return os.path.join(checkpoint_dir, stage) if checkpoint_dir else None
+from afetler_tf.stages import FitContext, Stage, run_stages
 
 
 class Afetler(Recommender):
@@ -60,6 +57,12 @@ class Afetler(Recommender):
         self.predicts_ratings = config.afetler.ranking_head
 
     @property
+    def sampling_probabilities(self):
+        """Each training item's share of the training interactions (the log-Q
+        correction's sampling probabilities; examples carry them)."""
+        return self._probabilities
+
+    @property
     def uses_history(self) -> bool:
         """Whether the query side reads the user's history: MCAU, the ranking
         head's target attention, or the item-item channel (whose q_u is
@@ -68,50 +71,71 @@ class Afetler(Recommender):
         return acfg.mcau or (acfg.ranking_head and acfg.target_attention) or acfg.item_item
 
     def fit(self, data: Dataset, split: Split, verbose: int = 1, checkpoint_dir=None) -> dict:
-        """Stage 1 trains everything jointly, early-stopped on the validation
-        NDCG@10 (protocol T on the validation set), then (``afetler.item_item``)
-        the item-item channel is fitted in closed form (``models.item_item``);
-        stage 2 (with a ranking head) freezes the towers and
-        trains the ranking terms on, early-stopped on the validation rating
-        loss; stage 3 (``gan.enabled``) trains the NewItemGAN against the
-        frozen towers (:meth:`fit_new_item_gan`); last (``afetler.user_taste``,
-        rated data) the users' taste for content is fitted on the ranker's
-        residuals (``models.taste``). Histories of all stages are
-        returned, the later ones prefixed ``ranking/``, ``gan/`` and ``taste/``. With
-        ``checkpoint_dir`` each stage is resumable per epoch in its own folder
+        """Runs :meth:`stages` in order (``afetler_tf.stages``); returns their
+        histories, the later ones prefixed ``ranking/``, ``gan/`` and ``taste/``
+        (the item-item channel's under ``item_item``). With ``checkpoint_dir``
+        each training stage is resumable per epoch in its own folder
         (``joint/``, ``ranking/``, ``gan/``; ``resume.StageCheckpoint``)."""
         training.set_seed(self.config.train.seed)
         self._prepare(data, split)
-        train = self.examples(split.train, self._probabilities)
-        validation = self.examples(split.validation, self._probabilities)
-        ranking_check = training.ValidationRanking(self, data, split)
-        history = training.fit_model(self.network, train, validation, self.config.train, verbose,
-                                     _stage_dir(checkpoint_dir, "joint"), monitor="val_ndcg@10",
-                                     prefix="joint ", callbacks=[ranking_check])
-        if self.network.item_item is not None:
-            history["item_item"] = item_item.fit_item_item(self, data, split, verbose)
-        if self.network.ranking_head is not None and data.has_ratings:
-            self._freeze_towers(True)
-            self.network.stage = "ranking"
-            stage2 = dataclasses.replace(self.config.train,
-                                         learning_rate=self.config.train.ranking_learning_rate)
-            ranking = training.fit_model(self.network, train, validation, stage2, verbose,
-                                         _stage_dir(checkpoint_dir, "ranking"),
-                                         monitor="val_rating_loss", prefix="ranking ")
-            self.network.stage = "joint"
-            self._freeze_towers(False)
-            history.update({f"ranking/{k}": v for k, v in ranking.items()})
-        if self.config.gan.enabled:
-            gan = self.fit_new_item_gan(split, verbose, _stage_dir(checkpoint_dir, "gan"))
-            history.update({f"gan/{k}": v for k, v in gan.items()})
-        if self.network.ranking_head is not None and data.has_ratings and self.config.afetler.user_taste:
-            taste = fit_user_taste(self, split)
-            history.update({f"taste/{k}": v for k, v in taste.items()})
-            if verbose and "val_rmse" in taste:
-                print(f"user taste: share {taste['taste_scale']:.2f}, validation rating RMSE "
-                      f"{taste['val_rmse_without']:.4f} -> {taste['val_rmse']:.4f}", flush=True)
+        context = FitContext(self, data, split, self.examples(split.train, self._probabilities),
+                             self.examples(split.validation, self._probabilities), verbose,
+                             checkpoint_dir)
+        history = run_stages(self.stages(), context)
         self._serve_whole_log(split)
         return history
+
+    def stages(self) -> list:
+        """AFETLER's fit, in order (docs/design.md §3.7):
+
+        1. ``joint``: everything trained jointly, early-stopped on the
+           validation NDCG@10 (protocol T on the validation set);
+        2. ``item_item`` (``afetler.item_item``): the item-item channel fitted
+           in closed form (``models.item_item``);
+        3. ``ranking`` (a ranking head, rated data): the towers frozen, the
+           ranking terms trained on, early-stopped on the validation rating loss;
+        4. ``gan`` (``gan.enabled``): the NewItemGAN against the frozen towers,
+           then the ranker's cold-item path (:meth:`fit_new_item_gan`);
+        5. ``taste`` (``afetler.user_taste``, a ranking head, rated data): the
+           users' taste for content on the ranker's residuals (``models.taste``).
+        """
+        def rated(context):
+            return self.network.ranking_head is not None and context.data.has_ratings
+
+        return [Stage("joint", self._fit_joint),
+                Stage("item_item", lambda c: item_item.fit_item_item(self, c.data, c.split, c.verbose),
+                      when=lambda c: self.network.item_item is not None, prefix=None),
+                Stage("ranking", self._fit_ranking, when=rated, prefix="ranking/"),
+                Stage("gan", lambda c: self.fit_new_item_gan(c.split, c.verbose, c.stage_dir("gan")),
+                      when=lambda c: self.config.gan.enabled, prefix="gan/"),
+                Stage("taste", self._fit_taste, prefix="taste/",
+                      when=lambda c: rated(c) and self.config.afetler.user_taste)]
+
+    def _fit_joint(self, context: FitContext) -> dict:
+        ranking_check = training.ValidationRanking(self, context.data, context.split)
+        return training.fit_model(self.network, context.train, context.validation, self.config.train,
+                                  context.verbose, context.stage_dir("joint"), monitor="val_ndcg@10",
+                                  prefix="joint ", callbacks=[ranking_check])
+
+    def _fit_ranking(self, context: FitContext) -> dict:
+        self._freeze_towers(True)
+        self.network.stage = "ranking"
+        stage2 = dataclasses.replace(self.config.train,
+                                     learning_rate=self.config.train.ranking_learning_rate)
+        try:
+            return training.fit_model(self.network, context.train, context.validation, stage2,
+                                      context.verbose, context.stage_dir("ranking"),
+                                      monitor="val_rating_loss", prefix="ranking ")
+        finally:
+            self.network.stage = "joint"
+            self._freeze_towers(False)
+
+    def _fit_taste(self, context: FitContext) -> dict:
+        taste = fit_user_taste(self, context.split)
+        if context.verbose and "val_rmse" in taste:
+            print(f"user taste: share {taste['taste_scale']:.2f}, validation rating RMSE "
+                  f"{taste['val_rmse_without']:.4f} -> {taste['val_rmse']:.4f}", flush=True)
+        return taste
 
     def _serve_whole_log(self, split: Split) -> None:
         """A "none" split is a deployed model's: once fitted, the users'

@@ -83,7 +83,7 @@ def fit_user_affinity(model, split, ridge: float = 3.0, exclude=()) -> int:
     warm = ~bias.routed_items(items).numpy()
     rated, items = rated[warm], items[warm]
     users = head.user_lookup(rated["user_id"].astype(str).to_numpy(object)).numpy()
-    residual = (rated["rating"].to_numpy(np.float64) - head._global_mean
+    residual = (rated["rating"].to_numpy(np.float64) - head.global_mean
                 - head.user_bias(users).numpy()[:, 0].astype(np.float64)
                 - head.item_bias(items).numpy()[:, 0] - head.item_offset.numpy()[items]
                 - head.user_offset.numpy()[users])
@@ -124,7 +124,7 @@ def as_cold(model, frame: pd.DataFrame) -> dict:
     """Model inputs of ``frame``'s pairs with every item id replaced by an
     unknown one (content kept), so the ranker takes each cold path:
     generator p_v, content bias, target categories from content."""
-    feats = model.examples(frame, model._probabilities)
+    feats = model.examples(frame, model.sampling_probabilities)
     feats["item_id"] = np.array([f"<cold>{i}" for i in feats["item_id"]], object)
     return feats
 
@@ -159,7 +159,7 @@ def fit_offsets(model, split, damping: float = 5.0) -> int:
     head, net = model.network.ranking_head, model.network
     if head is None or head.content_bias is None:
         return 0
-    feats = model.examples(split.train, model._probabilities)
+    feats = model.examples(split.train, model.sampling_probabilities)
     items = head.item_lookup(feats["item_id"]).numpy()
     warm = ~head.content_bias.routed_items(items).numpy()
     kappa_w = float(head.taste_scale.numpy())
@@ -170,7 +170,7 @@ def fit_offsets(model, split, damping: float = 5.0) -> int:
     finally:
         head.taste_scale.assign(kappa_w)
     users = head.user_lookup(feats["user_id"]).numpy()
-    term = (rating - head._global_mean - head.user_bias(users).numpy()[:, 0]
+    term = (rating - head.global_mean - head.user_bias(users).numpy()[:, 0]
             - head.item_bias(items).numpy()[:, 0])
 
     def damped_means(index, values, size):

@@ -61,8 +61,8 @@ def gan_examples(model, frame: pd.DataFrame, user_vectors: pd.DataFrame,
     out = model.space.item_features(items)
     out["user_vector"] = user_vectors.loc[frame["user_id"].astype(str)].to_numpy(np.float32)
     out["item_vector"] = item_vectors.loc[items].to_numpy(np.float32)
-    floor = float(model._probabilities.min())
-    prob = pd.Series(items).map(model._probabilities).astype("float64").fillna(floor)
+    floor = float(model.sampling_probabilities.min())
+    prob = pd.Series(items).map(model.sampling_probabilities).astype("float64").fillna(floor)
     out["sampling_probability"] = prob.to_numpy(np.float32)
     return out
 

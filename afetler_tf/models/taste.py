@@ -77,7 +77,7 @@ def fit_user_taste(model, split, ridge: float = 10.0, min_interactions: int = 50
         return frame[~head.content_bias.routed_items(items).numpy()]
 
     def rate(frame):
-        feats = model.examples(frame, model._probabilities)
+        feats = model.examples(frame, model.sampling_probabilities)
         return training.batched(
             lambda b: net.rate(b, net.query_tower(b), net.candidate_tower(b))[:, 0], feats)
     train, validation = rated_warm(split.train), rated_warm(split.validation)

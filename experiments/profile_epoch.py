@@ -1,0 +1,173 @@
+"""Where an AFETLER joint epoch's time goes, against a plain TFRS two-tower.
+
+    python -m experiments profile [--seed 1] [--repeats 20] [--json FILE]
+
+MovieLens-100k, random split; AFETLER with the default config, prepared as
+``Afetler.fit`` prepares it (feature space, examples, network, optimizer).
+Each part is a compiled ``tf.function`` timed on the epoch's first training
+batch (median of ``--repeats`` calls after two warm-up calls), then scaled by
+the number of batches per epoch:
+
+- input: one pass over the epoch's ``tf.data`` pipeline, no model;
+- query tower (MCAU, fusion, MLP) and its MCAU part alone, on a batch;
+- candidate tower over the training catalogue (what the catalogue softmax
+  runs every step);
+- loss: the whole forward pass of the joint stage (``compute_loss``);
+- train step: forward, backward and the optimizer (``train_step``);
+- validation ranking: protocol T on the validation carve-out, which early
+  stopping runs after every epoch.
+
+Then one real epoch (``fit`` with one epoch, no validation) of AFETLER and of
+the reference: a tutorial-style ``tfrs.Model`` (user and item id embeddings
+of width 32, a ``Retrieval`` task with the in-batch softmax, batch 1024,
+Adagrad 0.1), on the same training interactions; each reported with its
+ratio to the reference epoch. Run it on a quiet machine (no other job) and
+state the load. Nothing is written to ``benchmarks/`` unless ``--json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+
+def _median_ms(fn, repeats: int) -> float:
+    fn()
+    fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - start) * 1000.0)
+    return float(np.median(times))
+
+
+def reference_epoch(train, batch_size: int = 1024, seed: int = 1) -> float:
+    """Seconds of one epoch of a tutorial-style TFRS retrieval model (docstring)."""
+    import tensorflow as tf
+    import tensorflow_recommenders as tfrs
+
+    tf.random.set_seed(seed)
+    users = np.unique(train["user_id"].astype(str))
+    items = np.unique(train["item_id"].astype(str))
+
+    def tower(vocabulary):
+        return tf.keras.Sequential([tf.keras.layers.StringLookup(vocabulary=vocabulary),
+                                    tf.keras.layers.Embedding(len(vocabulary) + 1, 32)])
+
+    class Reference(tfrs.Model):
+        def __init__(self):
+            super().__init__()
+            self.user, self.item = tower(users), tower(items)
+            self.task = tfrs.tasks.Retrieval()
+
+        def compute_loss(self, features, training=False):
+            return self.task(self.user(features["user_id"]), self.item(features["item_id"]))
+
+    model = Reference()
+    model.compile(optimizer=tf.keras.optimizers.Adagrad(0.1))
+    data = tf.data.Dataset.from_tensor_slices(
+        {"user_id": train["user_id"].astype(str).to_numpy(),
+         "item_id": train["item_id"].astype(str).to_numpy()}).shuffle(100_000, seed=seed).batch(
+        batch_size)
+    model.fit(data.take(1), epochs=1, verbose=0)  # tracing, outside the timed epoch
+    data = data.cache()
+    start = time.perf_counter()
+    model.fit(data, epochs=1, verbose=0)
+    return time.perf_counter() - start
+
+
+def profile(seed: int = 1, repeats: int = 20) -> dict:
+    import tensorflow as tf
+
+    import afetler_tf as af
+    from afetler_tf import train as training
+    from afetler_tf.optimizers import make_optimizer
+
+    data = af.load_dataset("movielens-100k")
+    split = af.make_split(data, kind="random", seed=seed)
+    config = af.Config(model="afetler").replace(data={"seed": seed}, train={"seed": seed})
+    model = af.build_model(config)
+    training.set_seed(seed)
+    model._prepare(data, split)  # noqa: SLF001 (an experiment looks inside the fit)
+    network = model.network
+    cfg = config.train
+    examples = model.examples(split.train, model.sampling_probabilities)
+    dataset = training.make_dataset(examples, None, cfg.batch_size, shuffle=True, seed=seed)
+    network.compile(optimizer=make_optimizer(cfg.optimizer, cfg.learning_rate))
+    batches = int(np.ceil(len(split.train) / cfg.batch_size))
+    batch = next(iter(dataset))
+    catalogue = network._catalogue  # noqa: SLF001
+    query = network.query_tower.features(batch)  # MCAU's query: the user's feature vector
+
+    start = time.perf_counter()
+    for _ in dataset:
+        pass
+    input_s = time.perf_counter() - start
+    parts = {
+        "query tower (MCAU, fusion, MLP)": tf.function(lambda: network.query_tower(batch, training=True)),
+        "MCAU alone": tf.function(lambda: network.query_tower.history(batch, query=query))
+        if network.query_tower.history is not None else None,
+        "candidate tower over the catalogue": tf.function(
+            lambda: network.candidate_tower(catalogue, training=True)) if catalogue else None,
+        "forward pass (compute_loss)": tf.function(lambda: network.compute_loss(batch, training=True)),
+        "train step (forward, backward, optimizer)": tf.function(lambda: network.train_step(batch)),
+    }
+    rows = {"input pipeline (one pass)": {"ms_per_batch": input_s * 1000.0 / batches,
+                                          "s_per_epoch": input_s}}
+    for name, fn in parts.items():
+        if fn is not None:
+            ms = _median_ms(fn, repeats)
+            rows[name] = {"ms_per_batch": ms, "s_per_epoch": ms * batches / 1000.0}
+    start = time.perf_counter()
+    training.validation_ndcg(model, data, split)
+    rows["validation ranking (per epoch)"] = {"ms_per_batch": None,
+                                              "s_per_epoch": time.perf_counter() - start}
+    start = time.perf_counter()
+    network.fit(dataset, epochs=1, verbose=0)
+    afetler_epoch = time.perf_counter() - start
+    reference = reference_epoch(split.train, seed=seed)
+    return {"seed": seed, "train_interactions": len(split.train), "batch_size": cfg.batch_size,
+            "batches_per_epoch": batches, "parts": rows,
+            "afetler_epoch_s": afetler_epoch, "reference_epoch_s": reference,
+            "afetler_epoch_ratio": afetler_epoch / reference,
+            "cpus": os.cpu_count(), "load_average_at_start": os.getloadavg()[0]}
+
+
+def table(result: dict) -> str:
+    ref = result["reference_epoch_s"]
+    lines = [f"AFETLER joint epoch parts, MovieLens-100k random split (seed {result['seed']}), "
+             f"{result['train_interactions']} training interactions, batch {result['batch_size']} "
+             f"({result['batches_per_epoch']} batches); {result['cpus']} CPUs, load "
+             f"{result['load_average_at_start']:.2f} at start", "",
+             "| part | ms per batch | s per epoch | x reference epoch |", "|---|---|---|---|"]
+    for name, row in result["parts"].items():
+        per_batch = "–" if row["ms_per_batch"] is None else f"{row['ms_per_batch']:.1f}"
+        lines.append(f"| {name} | {per_batch} | {row['s_per_epoch']:.2f} | {row['s_per_epoch'] / ref:.2f} |")
+    lines += [f"| AFETLER epoch (fit, 1 epoch, no validation) | | {result['afetler_epoch_s']:.2f} | "
+              f"{result['afetler_epoch_ratio']:.2f} |",
+              f"| reference: plain TFRS two-tower epoch | | {ref:.2f} | 1.00 |"]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m experiments profile", description=__doc__.splitlines()[0])
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--repeats", type=int, default=20)
+    p.add_argument("--json", help="also write the figures to this file")
+    args = p.parse_args(argv)
+    result = profile(args.seed, args.repeats)
+    print(table(result))
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as f:
+            json.dump(result, f, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
