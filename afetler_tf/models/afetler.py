@@ -41,10 +41,12 @@ class Afetler(Recommender):
 
     name = "afetler"
     predicts_ratings = True
-    item_id = True  # embed the item id in the candidate tower (content_tower: off)
 
-    def __init__(self, config: Config):
+    def __init__(self, config: Config, name: str = "afetler", item_id: bool = True):
+        """``name``: the model's name (a preset's, e.g. "two_tower"); ``item_id``:
+        embed the item id in the candidate tower (off: a content-only tower)."""
         super().__init__(config)
+        self.name, self.item_id = name, item_id
         if (self.name == "afetler" and config.afetler.temperature is not None
                 and config.tower.temperature != type(config.tower)().temperature):
             warnings.warn(f"tower.temperature={config.tower.temperature} is the base two-tower's; "

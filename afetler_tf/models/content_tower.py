@@ -17,11 +17,8 @@ from afetler_tf.config import Config
 from afetler_tf.models.afetler import Afetler
 
 
-class ContentTower(Afetler):
-    """Two-tower recommender with an id-free, content-only item tower."""
-
-    name = "content_tower"
-    item_id = False
-
-    def __init__(self, config: Config):
-        super().__init__(config.replace(afetler=presets.BASE, gan={"enabled": False}))
+def content_tower(config: Config) -> Afetler:
+    """The two-tower recommender with an id-free, content-only item tower: the
+    ``base`` preset, no NewItemGAN, the item id left out of the item tower."""
+    return Afetler(config.replace(afetler=presets.BASE, gan={"enabled": False}),
+                   name="content_tower", item_id=False)

@@ -1,10 +1,11 @@
 """The base two-tower model: TFRS retrieval with log-Q correction + ranking head.
 
-AFETLER's network with every AFETLER component switched off: the same
-features (user profile; item id, categories, title, year), no history
-attention, no adaptive fusion, no alignment losses, no NewItemGAN. Catalogue scores
+AFETLER's network with every AFETLER component switched off (the ``base``
+preset, :mod:`afetler_tf.presets`): the same features (user profile; item
+id, categories, title, year), no history attention, no adaptive fusion, no
+alignment losses, no item-item channel, no NewItemGAN. Catalogue scores
 (protocols T, C) are the retrieval dot products <p_u, p_v>; pair scores
-(protocol R) are the ranking head's ratings. Trained by the same two-stage
+(protocol R) are the ranking head's ratings. Trained by the same staged
 recipe as AFETLER, so the comparison isolates the components.
 """
 
@@ -15,10 +16,6 @@ from afetler_tf.config import Config
 from afetler_tf.models.afetler import Afetler
 
 
-class TwoTower(Afetler):
-    """The base two-tower recommender."""
-
-    name = "two_tower"
-
-    def __init__(self, config: Config):
-        super().__init__(config.replace(afetler=presets.BASE, gan={"enabled": False}))
+def two_tower(config: Config) -> Afetler:
+    """The base two-tower recommender: AFETLER built with the ``base`` preset."""
+    return Afetler(config.replace(afetler=presets.BASE, gan={"enabled": False}), name="two_tower")
