@@ -140,12 +140,13 @@ class IndexModule(tf.Module):
         return self._approximate(p_u, k, excluded)
 
     def _exact(self, p_u, k, excluded):
-        mask = tf.math.bincount(tf.cast(excluded + 1, tf.int32), minlength=self._size + 1,
-                                maxlength=self._size + 1, binary_output=True, axis=-1,
-                                dtype=tf.int32)[:, 1:] > 0  # (batch, n)
-        k = tf.minimum(k, self._size - tf.reduce_max(tf.reduce_sum(tf.cast(mask, tf.int32), axis=1)))
         scores = tf.matmul(p_u, self.candidates, transpose_b=True)  # (batch, n)
-        scores, top = tf.math.top_k(tf.where(mask, tf.constant(-np.inf), scores), k=k)
+        at = tf.where(excluded >= 0)  # (m, 2): (row, column of excluded) of the known items
+        cells = tf.stack([at[:, 0], tf.gather_nd(excluded, at)], axis=1)  # (row, catalogue position)
+        scores = tf.tensor_scatter_nd_update(  # -inf at the excluded items (repeats are harmless)
+            scores, cells, tf.fill(tf.shape(cells)[:1], tf.constant(-np.inf)))
+        gone = tf.reduce_max(tf.reduce_sum(tf.cast(tf.math.is_inf(scores), tf.int32), axis=1))
+        scores, top = tf.math.top_k(scores, k=tf.minimum(k, self._size - gone))
         return {"item_ids": tf.gather(self.identifiers, top), "scores": scores}
 
     def _approximate(self, p_u, k, excluded):
