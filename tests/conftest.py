@@ -77,3 +77,22 @@ def write_shop(folder, data: Dataset):
     items["categories"] = items["categories"].map("|".join)
     items.to_csv(folder / "items.csv", index=False)
     return folder
+
+
+def write(folder, name, text):
+    """Writes ``text`` to ``folder/name`` (UTF-8); returns the path."""
+    path = os.path.join(folder, name)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+    return path
+
+
+def load_error(folder):
+    """The DataError (a ValueError) that loading ``folder`` raises."""
+    from afetler_tf.data import DataError, load_dataset
+
+    with pytest.raises(DataError) as info:
+        load_dataset(str(folder))
+    assert isinstance(info.value, ValueError)
+    return info.value
+

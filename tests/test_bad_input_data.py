@@ -1,31 +1,19 @@
 """Bad own-data folders: each case stops with a located error or follows a reported policy."""
 
 import json
-import os
 import warnings
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from afetler_tf.data import DataError, load_dataset, make_split
+from afetler_tf.data import load_dataset, make_split
+from conftest import load_error, write
 
 HEADER = "user_id,item_id,rating,timestamp\n"
 ROWS = "u1,i1,4,100\nu1,i2,3,200\nu2,i1,5,300\n"  # lines 2-4
 
 
-def write(folder, name, text):
-    path = os.path.join(folder, name)
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(text)
-    return path
-
-
-def load_error(folder) -> DataError:
-    with pytest.raises(DataError) as info:
-        load_dataset(str(folder))
-    assert isinstance(info.value, ValueError)
-    return info.value
 
 
 def pairs(data):

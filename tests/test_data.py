@@ -9,21 +9,9 @@ import pytest
 
 from afetler_tf.data import DataError, cache_dir, load_dataset
 from afetler_tf.data import movielens, tfds_source
+from conftest import load_error, write
 
 INTER = "user_id,item_id,rating,timestamp\nu1,i1,4,100\nu1,i2,3,200\nu2,i1,5,2024-05-01T00:00:00Z\n"
-
-
-def write(folder, name, text):
-    path = os.path.join(folder, name)
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(text)
-    return path
-
-
-def load_error(folder) -> DataError:
-    with pytest.raises(DataError) as info:
-        load_dataset(str(folder))
-    return info.value
 
 
 # --- generic folder: happy paths --------------------------------------------------------------
