@@ -91,7 +91,7 @@ def main(argv=None) -> int:
     train_users = pd.unique(result.split.train["user_id"])
     users = list(np.random.default_rng(0).choice(train_users, min(args.users, len(train_users)),
                                                  replace=False))
-    history = model._history_source  # what the API scores from  # noqa: SLF001 (an experiment)
+    history = model.history_log  # what the API scores from
     equal, seen_returned = 0, 0
     for user in users:
         inputs = user_inputs(result, manifest, [user], history)

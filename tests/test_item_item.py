@@ -185,6 +185,12 @@ def test_fit_sets_the_channel_and_picks_the_best_validation_share(trained, tiny_
     assert model.tower_user_vectors(["u0"]).shape == (1, d)
 
 
+def test_the_history_log_is_the_training_part_then_what_was_revealed(trained, tiny_split):
+    model, _ = trained
+    pd.testing.assert_frame_equal(model.history_log.reset_index(drop=True),
+                                  tiny_split.train[model.history_log.columns].reset_index(drop=True))
+
+
 def test_growing_histories_refresh_the_users_rows(trained, tiny_split):
     model, _ = trained
     channel = model.network.item_item

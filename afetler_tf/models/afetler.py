@@ -65,6 +65,12 @@ class Afetler(Recommender):
         return self._probabilities
 
     @property
+    def history_log(self) -> pd.DataFrame:
+        """The interactions the query side reads as the users' histories (the
+        training part, plus what ``add_history`` revealed since)."""
+        return self._history_source
+
+    @property
     def uses_history(self) -> bool:
         """Whether the query side reads the user's history: MCAU, the ranking
         head's target attention, or the item-item channel (whose q_u is
