@@ -138,9 +138,10 @@ def _protocol_topn(model, data, split, candidates: Optional[np.ndarray], relevan
     users, rel = _relevant_sets(test, pd.Index(item_ids), relevant, like_threshold)
     exclude_rows, exclude_cols = _pairs(_training_part(split), pd.Index(users), pd.Index(item_ids))
     tops = [np.zeros((0, k), np.int64)]
+    scorer = _catalogue_scorer(model, item_ids) if len(users) else None
     for start in range(0, len(users), batch_users):
         batch = users[start:start + batch_users]
-        scores = _score_all(model, batch, item_ids)
+        scores = _score_all(model, scorer, batch, item_ids)
         lo, hi = np.searchsorted(exclude_rows, [start, start + len(batch)])
         mask = np.zeros(scores.shape, bool)  # (batch, items)
         mask[exclude_rows[lo:hi] - start, exclude_cols[lo:hi]] = True
@@ -176,8 +177,16 @@ def _popularity(split: Split, catalogue: pd.Index) -> np.ndarray:
     return np.bincount(cols[cols >= 0], minlength=len(catalogue)).astype(np.float64)
 
 
-def _score_all(model: Recommender, users: np.ndarray, items: np.ndarray) -> np.ndarray:
-    scores = np.asarray(model.score_all(users, items))
+def _catalogue_scorer(model, item_ids: np.ndarray):
+    """``model.catalogue_scorer`` (:class:`Recommender`), or ``score_all`` per user
+    batch for a scorer that is not a Recommender (only ``score``/``score_all``)."""
+    if hasattr(model, "catalogue_scorer"):
+        return model.catalogue_scorer(item_ids)
+    return lambda users: model.score_all(users, item_ids)
+
+
+def _score_all(model: Recommender, scorer, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+    scores = np.asarray(scorer(users))
     if scores.shape != (len(users), len(items)):
         raise ValueError(f"{model.name}.score_all returned shape {scores.shape}, "
                          f"expected ({len(users)}, {len(items)}).")

@@ -144,8 +144,11 @@ def category_alignment_loss(item_vectors, primary_category_ids) -> tf.Tensor:
     counts = tf.reduce_sum(one_hot, axis=0)  # (n + 1,)
     means = tf.math.divide_no_nan(tf.matmul(one_hot, vectors, transpose_a=True), counts[:, tf.newaxis])  # (n+1, d)
     centered = vectors - tf.gather(means, segment)  # (B, d)
-    # Cov_i = Σ_{b in i} c_b c_bᵀ / (n_i − 1), all categories in one einsum.
-    scatter = tf.einsum("bn,bi,bj->nij", one_hot, centered, centered)  # (n+1, d, d)
+    # Cov_i = Σ_{b in i} c_b c_bᵀ / (n_i − 1), all categories in one matmul:
+    # (one-hot ⊗ c)ᵀ c, i.e. einsum("bn,bi,bj->nij").
+    d = tf.shape(vectors)[1]
+    by_category = tf.reshape(one_hot[:, :, tf.newaxis] * centered[:, tf.newaxis, :], [-1, num * d])
+    scatter = tf.reshape(tf.matmul(by_category, centered, transpose_a=True), [num, d, d])  # (n+1, d, d)
     covariances = scatter / tf.maximum(counts - 1.0, 1.0)[:, tf.newaxis, tf.newaxis]  # (n+1, d, d)
     major = tf.argmax(counts, output_type=tf.int32)  # first maximum = first to appear
     distances = tf.reduce_sum(tf.square(covariances - covariances[major]), axis=[1, 2])  # (n+1,)

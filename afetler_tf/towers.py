@@ -308,14 +308,13 @@ class HistoryAttention(tf.keras.layers.Layer):
         categories; its id part (the untrained OOV row) is left out.
         """
         index = self.item_features.id_lookup(item_ids)
-        if categories is None:
-            multi_hot = tf.gather(self._categories, index)
-            e_id = self.item_features.id_embedding(index)
-        else:
-            multi_hot = self.item_features.categories_multi_hot(categories)
-            e_id = self.item_features.id_embedding(index) * tf.cast(index > 0, tf.float32)[..., None]
-        h = e_id + self.item_features.embed_categories(multi_hot)
-        return h, multi_hot, index
+        if categories is None:  # h of every vocabulary item once, then one gather
+            table = (self.item_features.id_embedding(tf.range(tf.shape(self._categories)[0]))
+                     + self.item_features.embed_categories(self._categories))  # (n_items + 1, e)
+            return tf.gather(table, index), tf.gather(self._categories, index), index
+        multi_hot = self.item_features.categories_multi_hot(categories)
+        e_id = self.item_features.id_embedding(index) * tf.cast(index > 0, tf.float32)[..., None]
+        return e_id + self.item_features.embed_categories(multi_hot), multi_hot, index
 
     def channel_ids(self, ratings, index):
         if self._channels == "category":
@@ -329,7 +328,11 @@ class HistoryAttention(tf.keras.layers.Layer):
         mask = tf.not_equal(ids, "")  # (batch, L)
         channel_ids = self.channel_ids(tf.cast(inputs["history_ratings"], tf.float32), index)
         in_channel = tf.logical_and(channel_ids >= 0, channel_ids < self._num_channels)
-        h += self.channel_embedding(tf.where(in_channel, channel_ids, self._num_channels))
+        # One-hot times the (C + 1, e) table: its gradient is one small matmul
+        # (a gather's would be a segment sum over every history position).
+        rows = self.channel_embedding(tf.range(self._num_channels + 1))  # (C + 1, e)
+        h += tf.matmul(tf.one_hot(tf.where(in_channel, channel_ids, self._num_channels),
+                                  self._num_channels + 1), rows)
         o, alpha, beta = self.mcau((h, channel_ids, mask, query))
         details = {"mask": mask, "channel_ids": channel_ids, "history_categories": multi_hot}
         return o, alpha, beta, details

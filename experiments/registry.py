@@ -31,6 +31,8 @@ SUITES = {s.name: s for s in (
           "ablation.json", ("--suite", "ablation")),
     Suite("cold", "benchmark", "new items: cold-items split, protocol C, seeds 1-3",
           "cold.json", ("--suite", "cold")),
+    Suite("datasets", "datasets", "every model + iALS on MovieLens-100k (random, temporal) and "
+          "five planted synthetic logs, seeds 1-3", "datasets.json, datasets.md"),
     Suite("gan_select", "gan_select", "NewItemGAN's learning rate and dropout, on validation data",
           "gan_select.json, gan_select.md"),
     Suite("variants", "variants", "named configurations compared on the validation split",

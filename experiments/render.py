@@ -2,9 +2,9 @@
 
 The four benchmark suites' files (``benchmarks/{main,seeds,ablation,cold}.json``)
 become tables and charts (:mod:`experiments.benchmark_report`); the sections
-the other suites wrote (``benchmarks/<name>.md``: ``tuning``, ``gan_select``,
-``export``, then any other alphabetically) are appended as they are, their
-relative image links rebased onto the store's folder. Nothing else is
+the other suites wrote (``benchmarks/<name>.md``: ``datasets``, ``tuning``,
+``gan_select``, ``export``, then any other alphabetically) are appended as
+they are, their relative image links rebased onto the store's folder. Nothing else is
 written: no README block.
 """
 
@@ -24,7 +24,7 @@ from experiments.benchmark_report import (COLD_MODELS, C_COLUMNS, COLD_TEXT, PRO
 
 # The sections other suites write as ``benchmarks/<name>.md``, appended in
 # this order, then any other ``*.md`` there alphabetically.
-SECTION_ORDER = ("tuning", "gan_select", "export")
+SECTION_ORDER = ("datasets", "tuning", "gan_select", "export")
 
 TITLES = {"main": "All models, seed 42", "seeds": "All models, seeds 1-3 (mean ± std)",
           "ablation": "AFETLER ablations, seeds 1-3 (mean ± std; change vs full)",

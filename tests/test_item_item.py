@@ -185,6 +185,21 @@ def test_fit_sets_the_channel_and_picks_the_best_validation_share(trained, tiny_
     assert model.tower_user_vectors(["u0"]).shape == (1, d)
 
 
+def test_the_share_search_scores_each_share_as_the_model_would(trained, tiny_data, tiny_split):
+    """The search forms <p_u / rho, p_v> + s <q~_u, v_v> from one pass of the encoders:
+    each recorded figure is the model's own validation NDCG@10 at that share."""
+    from afetler_tf import train as training
+    model, history = trained
+    channel, fitted = model.network.item_item, history["item_item"]
+    try:
+        for share, recorded in fitted["val_ndcg@10"].items():
+            channel.set_share(float(share))
+            assert training.validation_ndcg(model, tiny_data, tiny_split) == pytest.approx(
+                recorded, abs=1e-6)
+    finally:
+        channel.set_share(fitted["share"])
+
+
 def test_the_history_log_is_the_training_part_then_what_was_revealed(trained, tiny_split):
     model, _ = trained
     pd.testing.assert_frame_equal(model.history_log.reset_index(drop=True),

@@ -4,6 +4,7 @@ import warnings
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from afetler_tf.config import Config
 from afetler_tf.models import build_model
@@ -99,8 +100,26 @@ def test_catalogue_softmax_is_the_full_softmax_over_training_items(tiny_data, ti
     logits = p_u @ p_all.T / model.config.retrieval_temperature
     rows = [space.item_ids.index(i) for i in frame.item_id[:3]]
     expected = np.mean([np.log(np.exp(logits[r]).sum()) - logits[r, c] for r, c in enumerate(rows)])
-    got = float(net._catalogue_loss(feats, net.query_tower(feats), training=False))
+    got = float(net._catalogue_loss(feats, net.query_tower(feats), tf.constant(p_all)))
     np.testing.assert_allclose(got, expected, rtol=1e-4)
+
+
+def test_batch_candidates_are_rows_of_the_catalogue(tiny_data, tiny_split):
+    """The joint stage reads the batch's p_v (and augmented a_v) off the catalogue pass
+    instead of a second tower pass: equal to the tower's own output, also for a batch
+    holding an item outside the vocabulary (which runs the tower)."""
+    model = build_model(tiny_config("afetler", negatives="catalogue").replace(train={"epochs": 1}))
+    model.fit(tiny_data, tiny_split, verbose=0)
+    net = model.network
+    catalogue = net.candidate_tower.forward(net._catalogue)
+    frame = tiny_split.train.head(6).copy()
+    for batch in (frame, frame.assign(item_id=["never-seen"] + list(frame.item_id[1:]))):
+        feats = model.examples(batch, model.sampling_probabilities)
+        got = net._candidates_from_catalogue(feats, catalogue, training=False)
+        expected = net.candidate_tower.forward(feats)
+        assert set(got) == {"p", "a"}
+        for key in got:
+            np.testing.assert_allclose(got[key].numpy(), expected[key].numpy(), atol=1e-5)
 
 
 def test_the_base_keeps_its_own_retrieval_settings():

@@ -22,8 +22,12 @@ import pandas as pd
 _CHUNK = 1 << 16  # targets per block: bounds the (chunk, L + m) index matrices
 
 
-class _Index:
-    """Training interactions sorted by user, then time (newest first)."""
+class HistoryIndex:
+    """Training interactions sorted by user, then time (newest first).
+
+    Built once per interaction table and reusable (:func:`user_histories`
+    takes one in place of the table), so a caller that reads histories
+    many times does not sort the log again each time."""
 
     def __init__(self, train: pd.DataFrame):
         user_codes, users = pd.factorize(train["user_id"].to_numpy(dtype=object), sort=True)
@@ -48,6 +52,13 @@ class _Index:
         k = len(self.uniq_times)
         time_rank = np.searchsorted(self.uniq_times, self.times)  # 0 = oldest
         self.key = self.user_codes.astype(np.int64) * (k + 1) + (k - 1 - time_rank)
+
+    def counts(self, user_ids) -> np.ndarray:
+        """Number of interactions of each user (0 for an unknown user), (n,)."""
+        codes = self.users.get_indexer(np.asarray(user_ids, dtype=object))
+        lengths = (self.seg_end - self.seg_start)[np.maximum(codes, 0)] if len(self.seg_end) \
+            else np.zeros(len(codes), np.int64)
+        return np.where(codes >= 0, lengths, 0)
 
     def windows(self, user_ids, times: Optional[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """(start, end) positions of each target's candidate rows (empty for unknown users)."""
@@ -105,7 +116,7 @@ def make_histories(train: pd.DataFrame, targets: pd.DataFrame, max_len: int = 50
     has_time = "timestamp" in targets
     if temporal and not has_time:
         raise ValueError("temporal histories need a 'timestamp' column in targets.")
-    index = _Index(train)
+    index = HistoryIndex(train)
     times = targets["timestamp"].to_numpy(dtype=np.int64) if has_time else None
     start, end = index.windows(targets["user_id"].to_numpy(dtype=object), times if temporal else None)
     exclude = index.self_positions(targets) if has_time and not temporal \
@@ -113,20 +124,22 @@ def make_histories(train: pd.DataFrame, targets: pd.DataFrame, max_len: int = 50
     return _gather(index, start, end, exclude, max_len)
 
 
-def user_histories(train: pd.DataFrame, user_ids: Sequence[str], max_len: int = 50) -> dict[str, np.ndarray]:
+def user_histories(train, user_ids: Sequence[str], max_len: int = 50) -> dict[str, np.ndarray]:
     """Serving histories: each user's latest ``max_len`` training interactions (no exclusion).
+
+    ``train``: the interactions (a DataFrame), or a :class:`HistoryIndex` of them.
 
     Returns:
         The dict described in the module docstring, one row per user id.
     """
     if max_len < 1:
         raise ValueError(f"max_len must be >= 1, got {max_len}.")
-    index = _Index(train)
+    index = train if isinstance(train, HistoryIndex) else HistoryIndex(train)
     start, end = index.windows(np.asarray(user_ids, dtype=object), None)
     return _gather(index, start, end, np.full((len(start), 1), -1, dtype=np.int64), max_len)
 
 
-def _gather(index: _Index, start: np.ndarray, end: np.ndarray, exclude: np.ndarray,
+def _gather(index: HistoryIndex, start: np.ndarray, end: np.ndarray, exclude: np.ndarray,
             max_len: int) -> dict[str, np.ndarray]:
     n = len(start)
     ids = np.empty((n, max_len), dtype=object)
@@ -141,7 +154,7 @@ def _gather(index: _Index, start: np.ndarray, end: np.ndarray, exclude: np.ndarr
     return {"history_item_ids": ids, "history_ratings": ratings, "history_length": lengths}
 
 
-def _block(index: _Index, start, end, exclude, max_len):
+def _block(index: HistoryIndex, start, end, exclude, max_len):
     """Item codes (pad = len(vocab) - 1), ratings and lengths of one block of targets.
 
     The kept rows of a target are its window [start, end) minus the excluded

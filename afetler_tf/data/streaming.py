@@ -24,7 +24,6 @@ import collections
 import dataclasses
 import glob
 import os
-from typing import Optional
 
 import numpy as np
 import tensorflow as tf

@@ -169,23 +169,29 @@ class MCAU(tf.keras.layers.Layer):
 
         # Item level: one score per position and head, shared by all channels;
         # the channel mask decides over which positions each softmax runs.
-        # [h, q, h * q] W is computed as [h, h * q] W_{h, hq} + q W_q: the query's
-        # part once per row instead of once per position (same value, less work).
-        e = tf.shape(history)[-1]
+        # [h, q, h * q] W = h (W_h + diag(q) W_hq) + q W_q: one (e, A) matrix per
+        # row and head, so each position costs e x A multiply-adds instead of
+        # 3e x A (same value, a third of the work).
+        batch, e = tf.shape(history)[0], tf.shape(history)[-1]
+        heads, units = self._num_heads, self._attention_units
         w_h, w_q, w_hq = tf.split(self.item_kernel, [e, e, e], axis=1)  # (H, e, A) each
-        features = tf.concat([history, history * query[:, tf.newaxis, :]], axis=-1)  # (B, L, 2e)
-        per_position = tf.einsum("blf,hfa->bhla", features, tf.concat([w_h, w_hq], axis=1))
-        per_query = tf.einsum("bf,hfa->bha", query, w_q)[:, :, tf.newaxis, :]  # (B, H, 1, A)
-        hidden = tf.tanh(per_position + per_query)  # (B, H, L, A)
-        scores = tf.einsum("bhla,ha->bhl", hidden, self.item_vector)  # (B, H, L)
+        per_row = w_h[tf.newaxis] + query[:, tf.newaxis, :, tf.newaxis] * w_hq[tf.newaxis]  # (B, H, e, A)
+        per_row = tf.reshape(tf.transpose(per_row, [0, 2, 1, 3]), [batch, e, heads * units])
+        per_query = tf.reshape(tf.einsum("bf,hfa->bha", query, w_q), [batch, 1, heads * units])
+        hidden = tf.tanh(tf.matmul(history, per_row) + per_query)  # (B, L, H * A)
+        # w of every head as one block-diagonal (H * A, H) matrix: scores by a matmul.
+        item_vector = tf.reshape(self.item_vector[:, :, tf.newaxis] * tf.eye(heads)[:, tf.newaxis, :],
+                                 [heads * units, heads])
+        scores = tf.transpose(tf.matmul(hidden, item_vector), [0, 2, 1])  # (B, H, L)
         alpha = masked_softmax(scores[:, :, tf.newaxis, :], channels[:, tf.newaxis, :, :])  # (B, H, C, L)
-        summaries = tf.einsum("bhcl,ble->bhce", alpha, history)  # (B, H, C, e)  g_c
+        summaries = tf.reshape(tf.matmul(tf.reshape(alpha, [batch, -1, tf.shape(history)[1]]), history),
+                               [batch, heads, self._num_channels, e])  # (B, H, C, e)  g_c
 
-        # Channel level over the non-empty channels.
+        # Channel level over the non-empty channels: [g_c, q] U = g_c U_g + q U_q.
         non_empty = tf.reduce_any(channels, axis=-1)  # (B, C)
-        q_channels = tf.broadcast_to(query[:, tf.newaxis, tf.newaxis, :], tf.shape(summaries))  # (B, H, C, e)
-        channel_features = tf.concat([summaries, q_channels], axis=-1)  # (B, H, C, 2e)
-        hidden = tf.tanh(tf.einsum("bhcf,hfa->bhca", channel_features, self.channel_kernel))  # (B, H, C, A)
+        u_g, u_q = tf.split(self.channel_kernel, [e, e], axis=1)  # (H, e, A) each
+        channel_query = tf.einsum("bf,hfa->bha", query, u_q)[:, :, tf.newaxis, :]  # (B, H, 1, A)
+        hidden = tf.tanh(tf.einsum("bhce,hea->bhca", summaries, u_g) + channel_query)  # (B, H, C, A)
         channel_scores = tf.einsum("bhca,ha->bhc", hidden, self.channel_vector)  # (B, H, C)
         beta = masked_softmax(channel_scores, non_empty[:, tf.newaxis, :])  # (B, H, C)
         output = tf.einsum("bhc,bhce->bhe", beta, summaries)  # (B, H, e)

@@ -17,7 +17,7 @@ import tensorflow as tf
 
 from afetler_tf import train as training
 from afetler_tf.config import Config
-from afetler_tf.data import Dataset, Split, make_histories, user_histories
+from afetler_tf.data import Dataset, HistoryIndex, Split, make_histories, user_histories
 from afetler_tf.features import FeatureSpace
 from afetler_tf.models import cold_path, item_item, new_items
 from afetler_tf.models.base import Recommender
@@ -168,6 +168,7 @@ class Afetler(Recommender):
     def attach_gan(self, gan) -> None:
         """Embeds new items with ``gan``'s generator from now on (None: tower only)."""
         self.gan, self._encoder, self._retrieval_encoder = gan, None, None
+        self._functions = {}  # (encoder, rate) -> training.Compiled (:meth:`compiled`)
 
     @property
     def candidate_encoder(self) -> tf.keras.Model:
@@ -218,13 +219,18 @@ class Afetler(Recommender):
     def _prepare(self, data: Dataset, split: Split) -> None:
         self.space = FeatureSpace.from_data(data, split.train)
         self._probabilities = training.sampling_probabilities(split.train)
-        self._history_source = split.train
+        self._set_history(split.train)
         self._temporal = split.kind == "temporal"
         self._counts = split.train["item_id"].astype(str).value_counts().to_dict()
         mean = float(split.train["rating"].mean()) if data.has_ratings else 1.0
         self.network = AfetlerNetwork(self.space, self.config, mean, item_id=self.item_id)
         self._query_encoder = None
         self.attach_gan(None)
+
+    def _set_history(self, interactions: pd.DataFrame) -> None:
+        """The interactions the query side reads from now on (its index is
+        built again, once, when next needed)."""
+        self._history_source, self._history_index = interactions, None
 
     def examples(self, frame: pd.DataFrame, probabilities) -> dict:
         out = training.pair_examples(self.space, frame, probabilities)
@@ -253,8 +259,7 @@ class Afetler(Recommender):
                              f"data than the run was trained on. Add new items first (add_items), "
                              f"or fit a new run on the new data.")
         columns = list(self._history_source.columns)
-        self._history_source = pd.concat([self._history_source, interactions[columns]],
-                                         ignore_index=True)
+        self._set_history(pd.concat([self._history_source, interactions[columns]], ignore_index=True))
         channel = self.network.item_item
         if channel is not None:  # q_u reads the whole history: recomputed (W, V stay as fitted)
             channel.user_table.assign(np.vstack([np.zeros((1, channel.rank), np.float32),
@@ -266,32 +271,47 @@ class Afetler(Recommender):
                              "item_id": np.asarray(item_ids, object),
                              "rating": np.nan, "timestamp": np.iinfo(np.int64).max})
 
+    def compiled(self, encoder: tf.keras.Model, rate: bool = False) -> training.Compiled:
+        """``encoder`` (or, with ``rate``, the ranking head's rating of pairs with
+        ``encoder`` as the candidate side: :meth:`AfetlerNetwork.rate_pairs`) as
+        one compiled function, kept while the network and encoders stay."""
+        key = (encoder, rate)
+        if key not in self._functions:
+            net = self.network
+            self._functions[key] = training.Compiled(
+                (lambda f: net.rate_pairs(f, encoder)) if rate else (lambda f: encoder(f)))
+        return self._functions[key]
+
+    def rate_pairs(self, features: dict, encoder=None) -> np.ndarray:
+        """The ranking head's ratings of raw pair features (``examples``), (n,);
+        ``encoder``: the candidate side (default :attr:`candidate_encoder`)."""
+        return training.batched(self.compiled(encoder or self.candidate_encoder, rate=True), features)
+
     def user_vectors(self, user_ids: Sequence[str]) -> np.ndarray:
         """Retrieval query vectors, (n, d) (or (n, d + k) with the item-item
         channel), from the profile and training history (:attr:`query_encoder`)."""
-        encoder = self.query_encoder
-        return training.batched(lambda f: encoder(f), self._user_features(user_ids))
+        return training.batched(self.compiled(self.query_encoder), self._user_features(user_ids))
 
     def tower_user_vectors(self, user_ids: Sequence[str]) -> np.ndarray:
         """p_u, the query tower's own output, (n, d)."""
-        tower = self.network.query_tower
-        return training.batched(lambda f: tower(f), self._user_features(user_ids))
+        return training.batched(self.compiled(self.network.query_tower), self._user_features(user_ids))
 
     def _user_features(self, user_ids: Sequence[str]) -> dict:
         """The query side's features: profile, the latest ``data.history_length``
         interactions (MCAU) and, with the item-item channel, the whole history
         (``item_item.HISTORY``), as a served request carries them."""
         feats = self.space.user_features(user_ids)
+        if self._history_index is None:
+            self._history_index = HistoryIndex(self._history_source)
+        index = self._history_index
         if self.uses_history:
-            hist = user_histories(self._history_source, user_ids,
-                                  max_len=self.config.data.history_length)
+            hist = user_histories(index, user_ids, max_len=self.config.data.history_length)
             feats.update(history_item_ids=hist["history_item_ids"],
                          history_ratings=hist["history_ratings"])
         if self.network.item_item is not None:
-            counts = self._history_source["user_id"].astype(str).value_counts()
-            longest = int(counts.reindex(pd.Index(np.asarray(user_ids, object).astype(str)))
-                          .fillna(0).max()) if len(user_ids) else 0
-            whole = user_histories(self._history_source, user_ids, max_len=max(longest, 1))
+            ids = np.asarray(user_ids, object).astype(str)
+            longest = int(index.counts(ids).max()) if len(ids) else 0
+            whole = user_histories(index, ids, max_len=max(longest, 1))
             feats[item_item.HISTORY] = whole["history_item_ids"]
         return feats
 
@@ -303,15 +323,15 @@ class Afetler(Recommender):
     def score(self, user_ids: Sequence[str], item_ids: Sequence[str]) -> np.ndarray:
         if self.network.ranking_head is None:
             return np.sum(self.user_vectors(user_ids) * self.item_vectors(item_ids), axis=1)
-        feats = self.examples(self.pair_frame(user_ids, item_ids), self._probabilities)
-        net, encoder = self.network, self.candidate_encoder
-
-        def rate(f):
-            return net.rate(f, net.query_tower(f), encoder(f))[:, 0]
-        return training.batched(rate, feats)
+        return self.rate_pairs(self.examples(self.pair_frame(user_ids, item_ids), self._probabilities))
 
     def score_all(self, user_ids: Sequence[str], item_ids: Sequence[str]) -> np.ndarray:
         return self.user_vectors(user_ids) @ self.item_vectors(item_ids).T
+
+    def catalogue_scorer(self, item_ids: Sequence[str]):
+        """The items' vectors computed once; users are scored against them by a dot product."""
+        vectors = self.item_vectors(item_ids)
+        return lambda user_ids: self.user_vectors(user_ids) @ vectors.T
 
     def save(self, directory: str) -> None:
         os.makedirs(directory, exist_ok=True)

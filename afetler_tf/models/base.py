@@ -8,7 +8,7 @@ very same code.
 from __future__ import annotations
 
 import abc
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -63,6 +63,13 @@ class Recommender(abc.ABC):
         Returns:
             float array of shape (len(user_ids), len(item_ids)).
         """
+
+    def catalogue_scorer(self, item_ids: Sequence[str]) -> Callable[[Sequence[str]], np.ndarray]:
+        """A function scoring user batches against the same ``item_ids``, as
+        :meth:`score_all` does; a model whose item side costs work overrides it
+        to do that work once (an evaluation scores every user batch against one
+        catalogue)."""
+        return lambda user_ids: self.score_all(user_ids, item_ids)
 
     def save(self, directory: str) -> None:
         """Writes the weights under ``directory`` (created if needed)."""

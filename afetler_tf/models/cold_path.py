@@ -21,7 +21,6 @@ import numpy as np
 import pandas as pd
 from scipy import optimize
 
-from afetler_tf import train as training
 from afetler_tf.models.new_items import gan_frames, warm_items
 from afetler_tf.models.taste import bounded_share, user_content_ridge
 
@@ -165,8 +164,7 @@ def fit_offsets(model, split, damping: float = 5.0) -> int:
     kappa_w = float(head.taste_scale.numpy())
     head.taste_scale.assign(0.0)  # m without the users' taste (models.taste), if already fitted
     try:
-        rating = training.batched(
-            lambda b: net.rate(b, net.query_tower(b), net.candidate_tower(b))[:, 0], feats)
+        rating = model.rate_pairs(feats, net.candidate_tower)
     finally:
         head.taste_scale.assign(kappa_w)
     users = head.user_lookup(feats["user_id"]).numpy()
@@ -219,12 +217,12 @@ def fit_interaction_scale(model, split, min_interactions: int = 50) -> dict:
                       f"left unscaled (interaction_scale = 1) and the users' tastes unused "
                       f"(affinity_scale = 0).")
         return dict(out, interaction_scale=1.0, affinity_scale=0.0)
-    net, encoder = model.network, model.candidate_encoder
+    encoder = model.candidate_encoder
 
     def rate(gamma, kappa):
         gamma_var.assign(gamma)
         kappa_var.assign(kappa)
-        return training.batched(lambda b: net.rate(b, net.query_tower(b), encoder(b))[:, 0], feats)
+        return model.rate_pairs(feats, encoder)
     with without_items(model, split, held):
         full, base, tasted = rate(1.0, 0.0), rate(0.0, 0.0), rate(0.0, 1.0)
     gamma, kappa = cold_scales(truth, base, full, tasted - base)

@@ -99,10 +99,11 @@ def fit_item_item(model, data: Dataset, split: Split, verbose: int = 1) -> dict:
     tower = model.network.candidate_tower
     p_v = training.batched(lambda f: tower(f), model.space.item_features(list(items)))  # (n, d)
     channel.assign(normalised_queries(x_items @ w, v), v, w, p_v.T @ p_v / len(p_v), share=0.0)
+    search = _ShareSearch(model, p_v.shape[1])
     scores = {}
     for share in SHARES:
-        channel.set_share(share)
-        scores[share] = training.validation_ndcg(model, data, split)
+        search.share = share
+        scores[share] = training.validation_ndcg(search, data, split)
     best = max(SHARES, key=lambda s: (round(scores[s], 6), -s))
     channel.set_share(best)
     if verbose:
@@ -110,3 +111,39 @@ def fit_item_item(model, data: Dataset, split: Split, verbose: int = 1) -> dict:
               f"{scores[0.0]:.4f} towers only -> {scores[best]:.4f})", flush=True)
     return {"share": best, "val_ndcg@10": {str(s): v for s, v in scores.items()},
             "rank": channel.rank, "penalty": config.ease.penalty}
+
+
+class _ShareSearch:
+    """The recommender :func:`fit_item_item` evaluates at each share s, from
+    one pass of the encoders: the retrieval score is linear in s,
+    <p_u / rho, p_v> + s <q~_u, v_v>, so the vectors are computed once at s = 1
+    and only the sum is formed per share (``share``, set by the caller)."""
+
+    predicts_ratings = False
+
+    def __init__(self, model, tower_dim: int):
+        self.name = f"{model.name} (item-item share search)"
+        self._model, self._d, self.share = model, tower_dim, 0.0
+        self._vectors = {}  # (side, ids) -> vectors at s = 1
+
+    def _at_share_one(self, side: str, ids) -> np.ndarray:
+        key = (side, tuple(ids))
+        if key not in self._vectors:
+            channel = self._model.network.item_item
+            fitted = float(channel.share.numpy())
+            channel.set_share(1.0)
+            try:
+                encode = self._model.user_vectors if side == "user" else self._model.item_vectors
+                self._vectors[key] = encode(ids)
+            finally:
+                channel.set_share(fitted)
+        return self._vectors[key]
+
+    def catalogue_scorer(self, item_ids):
+        v = self._at_share_one("item", item_ids)
+        d = self._d
+
+        def score(user_ids):
+            u = self._at_share_one("user", user_ids)
+            return u[:, :d] @ v[:, :d].T + self.share * (u[:, d:] @ v[:, d:].T)
+        return score

@@ -138,13 +138,26 @@ class AfetlerNetwork(tfrs.models.Model):
                                    item_features=features if "categories" in features else None)
         return (rating, attention) if return_attention else rating
 
+    def rate_pairs(self, features, candidate_encoder=None):
+        """(batch,) ratings of raw pair features: the query tower, the candidate
+        side (``candidate_encoder``, default the candidate tower) and :meth:`rate`."""
+        encoder = candidate_encoder or self.candidate_tower
+        return self.rate(features, self.query_tower(features), encoder(features))[:, 0]
+
     def compute_loss(self, features, training=False):
         query = self.query_tower.forward(features, training=training)
-        candidate = self.candidate_tower.forward(features, training=training)
+        catalogue = None
+        if self._catalogue is not None and self.stage == "joint":
+            catalogue = self.candidate_tower.forward(self._catalogue, training=training)
+            candidate = self._candidates_from_catalogue(features, catalogue, training)
+        else:
+            candidate = self.candidate_tower.forward(features, training=training)
         p_u, p_v = query["p"], candidate["p"]  # (batch, d) each
         terms = {}
         if self.stage == "joint":
-            terms["retrieval"] = self._retrieval_loss(features, p_u, p_v, training)
+            terms["retrieval"] = (self._catalogue_loss(features, p_u, catalogue["p"])
+                                  if catalogue is not None
+                                  else self._retrieval_loss(features, p_u, p_v, training))
         if self.query_tower.fusion is not None and self.stage == "joint":
             terms["mimic"] = self._acfg.mimic_weight * (
                 losses.mimic_loss(query["a"], p_v) + losses.mimic_loss(candidate["a"], p_u))
@@ -164,9 +177,18 @@ class AfetlerNetwork(tfrs.models.Model):
             self.trackers[name].update_state(value)
         return tf.add_n(list(terms.values()))
 
+    def _candidates_from_catalogue(self, features, catalogue, training):
+        """The batch's candidate-tower outputs as rows of the catalogue's (the
+        tower maps equal features to equal outputs: no dropout in it), so the
+        batch's items are not run through the tower a second time; a batch
+        with an item outside the training vocabulary (validation) runs it."""
+        rows = self.candidate_tower.features.id_lookup(features["item_id"]) - 1  # OOV: -1
+        return tf.cond(tf.reduce_all(rows >= 0),
+                       lambda: {k: tf.gather(catalogue[k], rows) for k in ("p", "a") if k in catalogue},
+                       lambda: {k: v for k, v in self.candidate_tower.forward(
+                           features, training=training).items() if k in ("p", "a")})
+
     def _retrieval_loss(self, features, p_u, p_v, training):
-        if self._catalogue is not None:
-            return self._catalogue_loss(features, p_u, training)
         ids, prob = features["item_id"], features["sampling_probability"]
         candidates = p_v
         if self.bank is not None and training:
@@ -179,12 +201,12 @@ class AfetlerNetwork(tfrs.models.Model):
         return tf.reduce_mean(self.retrieval(p_u, candidates, compute_metrics=False,
                                              candidate_ids=ids, candidate_sampling_probability=prob))
 
-    def _catalogue_loss(self, features, p_u, training):
-        """Exact softmax over every training item (``afetler.negatives="catalogue"``):
-        the sampled in-batch softmax and its log-Q correction replaced by the
-        quantity they estimate. Rows whose item is outside the vocabulary
-        (validation only) are left out of the mean."""
-        p_all = self.candidate_tower.forward(self._catalogue, training=training)["p"]  # (n, d)
+    def _catalogue_loss(self, features, p_u, p_all):
+        """Exact softmax over every training item (``afetler.negatives="catalogue"``;
+        ``p_all`` (n, d) the catalogue's candidate vectors): the sampled in-batch
+        softmax and its log-Q correction replaced by the quantity they estimate.
+        Rows whose item is outside the vocabulary (validation only) are left out
+        of the mean."""
         logits = tf.matmul(p_u, p_all, transpose_b=True) / self._temperature  # (batch, n)
         labels = self.candidate_tower.features.id_lookup(features["item_id"]) - 1  # OOV: -1
         known = labels >= 0

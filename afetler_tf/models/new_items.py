@@ -187,5 +187,4 @@ def vectors_of(model, item_ids: Sequence[str]) -> np.ndarray:
     feats = model.space.item_features(item_ids)
     if model.gan is not None:
         warn_without_content(model.gan, model.candidate_encoder, feats)
-    encoder = model.retrieval_encoder
-    return training.batched(lambda f: encoder(f), feats)
+    return training.batched(model.compiled(model.retrieval_encoder), feats)

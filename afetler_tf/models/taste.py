@@ -77,9 +77,8 @@ def fit_user_taste(model, split, ridge: float = 10.0, min_interactions: int = 50
         return frame[~head.content_bias.routed_items(items).numpy()]
 
     def rate(frame):
-        feats = model.examples(frame, model.sampling_probabilities)
-        return training.batched(
-            lambda b: net.rate(b, net.query_tower(b), net.candidate_tower(b))[:, 0], feats)
+        return model.rate_pairs(model.examples(frame, model.sampling_probabilities),
+                                net.candidate_tower)
     train, validation = rated_warm(split.train), rated_warm(split.validation)
     residual = train["rating"].to_numpy(np.float64) - rate(train)
     head.user_taste.assign(user_content_ridge(model, train, residual, ridge).astype(np.float32))

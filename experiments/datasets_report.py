@@ -1,0 +1,188 @@
+"""The markdown section of ``python -m experiments datasets`` (``benchmarks/datasets.md``).
+
+Formatting only: every figure comes from the suite's JSON (``datasets.json``,
+keyed dataset -> model -> seed). One table per data set (mean ± std over the
+seeds) and a summary of AFETLER's ratio to the best other model per metric:
+the rating metrics against the best of :data:`RATING_RIVALS`, the top-N ones
+against the best of :data:`TOPN_RIVALS`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from experiments import store
+
+# (protocol, metric key, column title, lower is better)
+METRICS = (("R", "rmse", "RMSE", True), ("R", "mae", "MAE", True),
+           ("T", "ndcg@10", "NDCG@10", False), ("T", "precision@10", "P@10", False),
+           ("T", "recall@10", "R@10", False))
+RATING_RIVALS = ("mf", "deepfm", "two_tower")
+TOPN_RIVALS = ("ease", "ials", "two_tower", "popularity")
+MODEL_ORDER = ("popularity", "mf", "deepfm", "ease", "ials", "two_tower", "afetler")
+
+PROTOCOL_TEXT = (
+    "Protocols (docs/design.md §4), from `afetler_tf.evaluate`: **R** (where the data has "
+    "ratings): RMSE and MAE over the test ratings (models without a rating output map score -> "
+    "rating with a linear fit on the validation set); **T**: per user, rank every catalogue item "
+    "not in the user's training part (train + validation), relevant = all of the user's test "
+    "items; NDCG@10, P@10, R@10. Split: 20% test, 10% of the rest validation (early stopping, "
+    "calibration, iALS's grid); the test set is never used for selection. A seed is the split's "
+    "and the training's; each synthetic log is one fixed world (data seed below). Models: "
+    "`afetler_tf` defaults (`Config(model=...)`); iALS = `implicit` 0.7 ALS on the binary "
+    "train matrix, factors / regularization / alpha / iterations picked on validation NDCG@10 "
+    "from the grid below (fit s includes the grid search). Ratios: AFETLER's mean over seeds / "
+    "the best rival's mean (the rival named); RMSE/MAE < 1 and NDCG/P/R > 1 favour AFETLER.")
+
+
+def _values(runs: dict, protocol: str, metric: str) -> list:
+    return [r["metrics"][protocol][metric] for r in runs.values()
+            if "metrics" in r and metric in r["metrics"].get(protocol, {})]
+
+
+def _cell(values: list, digits: int = 4) -> str:
+    if not values:
+        return "–"
+    if len(values) == 1:
+        return f"{values[0]:.{digits}f}"
+    return f"{np.mean(values):.{digits}f} ± {np.std(values):.{digits}f}"
+
+
+def _ordered(models: dict) -> list:
+    return ([m for m in MODEL_ORDER if m in models]
+            + sorted(m for m in models if m not in MODEL_ORDER))
+
+
+def dataset_table(models: dict) -> list:
+    """Lines of one data set's table; ``models``: model -> seed -> record."""
+    head = "| model | " + " | ".join(title for _, _, title, _ in METRICS) + " | fit s | seeds |"
+    lines = [head, "|" + "---|" * (len(METRICS) + 3)]
+    best = {}
+    for protocol, metric, _, lower in METRICS:
+        means = {m: np.mean(v) for m in models if (v := _values(models[m], protocol, metric))}
+        if means:
+            best[metric] = (min if lower else max)(means, key=means.get)
+    for model in _ordered(models):
+        runs = models[model]
+        finished = {s: r for s, r in runs.items() if "metrics" in r}
+        if not finished:
+            notes = sorted({r.get("skipped") or r.get("error", "") for r in runs.values()})
+            what = "skipped" if all("skipped" in r for r in runs.values()) else "failed"
+            lines.append(f"| {model} | {what}: {'; '.join(notes)} |" + " |" * (len(METRICS) + 1))
+            continue
+        cells = []
+        for protocol, metric, _, _ in METRICS:
+            text = _cell(_values(finished, protocol, metric))
+            cells.append(f"**{text}**" if best.get(metric) == model else text)
+        fit = np.mean([r["fit_seconds"] for r in finished.values()])
+        seeds = ", ".join(sorted(finished, key=int))
+        failed = len(runs) - len(finished)
+        seeds += f" ({failed} failed)" if failed else ""
+        lines.append(f"| {model} | " + " | ".join(cells) + f" | {fit:.1f} | {seeds} |")
+    return lines
+
+
+def ratio(models: dict, protocol: str, metric: str, rivals) -> tuple:
+    """(AFETLER's mean / the best rival's mean, that rival) or (None, None)."""
+    own = _values(models.get("afetler", {}), protocol, metric)
+    lower = next(low for p, m, _, low in METRICS if (p, m) == (protocol, metric))
+    means = {r: np.mean(v) for r in rivals if (v := _values(models.get(r, {}), protocol, metric))}
+    if not own or not means:
+        return None, None
+    best = (min if lower else max)(means, key=means.get)
+    return float(np.mean(own) / means[best]), best
+
+
+def summary_table(runs: dict) -> list:
+    """AFETLER / best rival per metric, one row per data set."""
+    columns = [(p, m, f"{title} vs best of {'/'.join(RATING_RIVALS if p == 'R' else TOPN_RIVALS)}")
+               for p, m, title, _ in METRICS]
+    lines = ["| data set | " + " | ".join(c for _, _, c in columns) + " |",
+             "|" + "---|" * (len(columns) + 1)]
+    for name, models in runs.items():
+        cells = []
+        for protocol, metric, _ in columns:
+            value, rival = ratio(models, protocol, metric, RATING_RIVALS if protocol == "R"
+                                 else TOPN_RIVALS)
+            cells.append("–" if value is None else f"{value:.3f} ({rival})")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _machine(payload: dict) -> str:
+    m = payload.get("machine", {})
+    n_runs = sum(1 for models in payload["runs"].values() for runs in models.values()
+                 for r in runs.values() if "error" not in r)
+    planned = payload.get("planned", n_runs)
+    partial = f" **Partial: {n_runs} of {planned} runs recorded.**" if n_runs < planned else ""
+    return (f"Machine: {m.get('platform')}, {m.get('cpus')} CPUs, GPU: "
+            f"{'yes' if m.get('gpu') else 'no'}; Python {m.get('python')}, TensorFlow "
+            f"{m.get('tensorflow')}, TFRS {m.get('tfrs')}, pandas {m.get('pandas')}; 1-minute load "
+            f"average {m.get('load_average_at_start', float('nan')):.1f} at the last start. Suite "
+            f"wall time {payload.get('wall_seconds', 0.0) / 60:.1f} min." + partial)
+
+
+def _data_line(stats: dict, models: dict) -> str:
+    ratings = (f", mean rating {stats['mean_rating']:.2f}" if stats.get("has_ratings")
+               else ", no ratings")
+    line = (f"*{stats['mechanism']}.* {stats['interactions']:,} interactions, {stats['users']:,} "
+            f"users, {stats['items']:,} items with interactions of {stats['catalogue_items']:,} "
+            f"in the catalogue{ratings}; {stats['split']} split.")
+    splits = [r["split"] for runs in models.values() for r in runs.values() if "split" in r]
+    if splits:
+        s = splits[0]
+        line += (f" Test: {s['test']:,} interactions of {s['test_users']:,} users; "
+                 f"{s['test_users_unseen']:,} of those users ({s['test_rows_unseen_user']:,} test "
+                 f"interactions) and {s['test_rows_unseen_item']:,} test interactions' items are "
+                 f"not in the training part (first recorded seed).")
+    return line
+
+
+def _ials_line(payload: dict) -> str:
+    picked = [(name, seed, r["params"]) for name, models in payload["runs"].items()
+              for seed, r in models.get("ials", {}).items() if "params" in r]
+    grid = next((r["config"]["grid"] for models in payload["runs"].values()
+                 for r in models.get("ials", {}).values() if "config" in r), None)
+    if not grid:
+        return ""
+    chosen = "; ".join(f"{n} s{s}: {p['factors']}/{p['regularization']:g}/{p['alpha']:g}/"
+                       f"{p['iterations']}" for n, s, p in picked)
+    then = (f", then iterations {list(grid['iterations'][1:])} for the best"
+            if len(grid["iterations"]) > 1 else "")
+    return (f"iALS grid (validation NDCG@10): factors {list(grid['factors'])} x regularization "
+            f"{list(grid['regularization'])} x alpha {list(grid['alpha'])} at "
+            f"{grid['iterations'][0]} iterations{then}. Chosen "
+            f"(factors/regularization/alpha/iterations): {chosen}.")
+
+
+def _in_order(runs: dict) -> dict:
+    """``runs`` with the suite's data sets first, in its order (experiments.datasets.DATASETS)."""
+    from experiments.datasets import DATASETS
+    names = [n for n in DATASETS if n in runs] + [n for n in runs if n not in DATASETS]
+    return {n: runs[n] for n in names}
+
+
+def markdown(payload: dict) -> str:
+    """The whole section."""
+    runs = _in_order(payload["runs"])
+    quick = (" (**--quick: tiny data and epochs, not figures to quote**)"
+             if payload.get("quick") else "")
+    out = ["## Data sets: MovieLens-100k and planted synthetic logs" + quick, "",
+           "`python -m experiments datasets` (mean ± std over the seeds; best of a column in "
+           f"bold). Synthetic data seed {payload.get('data_seed', 0)} "
+           "(`experiments/synthetic_logs.py` states each mechanism).", "",
+           _machine(payload), "", PROTOCOL_TEXT, ""]
+    ials_line = _ials_line(payload)
+    out += [ials_line, ""] if ials_line else []
+    out += ["### AFETLER / best other model", "", *summary_table(runs), ""]
+    for name, models in runs.items():
+        out += [f"### {name}", ""]
+        if name in payload.get("datasets", {}):
+            out += [_data_line(payload["datasets"][name], models), ""]
+        out += [*dataset_table(models), ""]
+    return "\n".join(out)
+
+
+def write(payload: dict, directory: str) -> str:
+    """Writes ``directory/datasets.md``; returns its path."""
+    return store.write_text("datasets.md", markdown(payload), directory)

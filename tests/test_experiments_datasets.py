@@ -1,0 +1,180 @@
+"""The ``datasets`` suite: each synthetic log's planted mechanism, the --quick
+suite end to end (JSON, resuming), and the renderer's ratios on hand-made results."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+from scipy.stats import spearmanr
+
+from experiments import datasets, datasets_report, synthetic_logs
+from experiments.synthetic_logs import Size
+
+QUICK = synthetic_logs.size_of("taste", quick=True)  # 300 users, 400 items, 5,000 interactions
+
+
+def _indices(data):
+    """(user, item) positions of each interaction (ids are u<n> and i<n>)."""
+    inter = data.interactions
+    return (inter["user_id"].str[1:].astype(int).to_numpy(),
+            inter["item_id"].str[1:].astype(int).to_numpy())
+
+
+def test_generators_are_deterministic_and_canonical():
+    a, b = synthetic_logs.taste(3, QUICK), synthetic_logs.taste(3, QUICK)
+    assert a.interactions.equals(b.interactions)
+    assert not a.interactions.equals(synthetic_logs.taste(4, QUICK).interactions)
+    assert len(a.interactions) == QUICK.interactions and len(a.users) == QUICK.users
+    assert a.interactions.duplicated(["user_id", "item_id"]).sum() == 0
+    assert a.interactions.groupby("user_id").size().min() >= synthetic_logs.MIN_PER_USER
+    assert list(a.items.columns[:5]) == ["item_id", "title", "year", "categories", "category"]
+    assert a.report[0].startswith("synthetic taste:")
+
+
+def test_taste_picks_and_ratings_follow_taste():
+    data, truth = synthetic_logs.taste(0, QUICK, with_truth=True)
+    user, item = _indices(data)
+    taste = truth["taste"][user, item]  # standardised over the catalogue: mean 0, std 1
+    assert taste.mean() > 1.0  # picked items are far above an average item
+    assert np.corrcoef(data.interactions["rating"], taste)[0, 1] > 0.7
+    assert 3.2 < data.interactions["rating"].mean() < 3.8
+
+
+def test_popularity_picks_follow_popularity_ratings_follow_taste():
+    data, truth = synthetic_logs.popularity(0, QUICK, with_truth=True)
+    user, item = _indices(data)
+    picks = np.bincount(item, minlength=QUICK.items)
+    assert spearmanr(picks, truth["rank"])[0] < -0.75  # rank 0 = most popular
+    tail = truth["rank"] >= 50  # promoted items outside the head are picked far more often
+    assert picks[truth["promoted"] & tail].mean() > 3 * picks[~truth["promoted"] & tail].mean()
+    taste = truth["taste"][user, item]
+    assert abs(taste.mean()) < 0.1  # what users pick says nothing about their taste ...
+    assert np.corrcoef(data.interactions["rating"], taste)[0, 1] > 0.7  # ... their ratings do
+
+
+def test_implicit_has_no_ratings_and_the_taste_picks():
+    data = synthetic_logs.implicit(0, QUICK)
+    assert data.interactions["rating"].isna().all() and not data.has_ratings
+    assert data.rating_range is None
+    taste = synthetic_logs.taste(0, QUICK)
+    pairs = ["user_id", "item_id"]
+    assert data.interactions[pairs].equals(taste.interactions[pairs])
+    assert datasets.skip_reason("mf", data) and datasets.skip_reason("deepfm", data)
+    assert datasets.skip_reason("ease", data) is None
+
+
+def test_longtail_has_20000_items_with_zipf_popularity():
+    size = synthetic_logs.size_of("longtail", quick=True)
+    data, truth = synthetic_logs.longtail(0, size, with_truth=True)
+    assert len(data.items) == 20_000 == synthetic_logs.size_of("longtail").items
+    _, item = _indices(data)
+    picks = np.bincount(item, minlength=20_000)
+    assert picks[truth["rank"] < 200].sum() > 0.4 * picks.sum()  # 1% of the items: ~half the picks
+    assert (picks == 0).mean() > 0.7  # most of the catalogue is never picked
+
+
+def test_attributes_drive_the_preference():
+    data, truth = synthetic_logs.attributes(0, Size(600, 400, 10_000), with_truth=True)
+    user, item = _indices(data)
+    ages = data.users.set_index("user_id")["age"]
+    group = synthetic_logs.age_group(ages.loc[data.interactions["user_id"]].to_numpy())
+    assert (group == truth["group"][user]).all()
+    # age group x price: the young pick cheap items, the seniors expensive ones
+    price = np.log(data.items["price"].to_numpy()[item])
+    assert price[group == 0].mean() + 1.0 < price[group == 2].mean()
+    # age group x category: each group's category shares follow the planted table
+    counts = np.zeros((3, synthetic_logs.CATEGORIES))
+    np.add.at(counts, (group, item % synthetic_logs.CATEGORIES), 1)
+    share = counts / counts.sum(1, keepdims=True)
+    table = truth["age_table"]
+    centred = lambda m: (m - m.mean(1, keepdims=True)).ravel()  # noqa: E731
+    assert np.corrcoef(centred(share), centred(table))[0, 1] > 0.6
+    # the region is the zip code's first two characters
+    region = data.users["zip"].str[:2].astype(int).to_numpy()
+    assert (region == truth["region"]).all() and "price" in data.items
+
+
+def _quick(tmp_path, *argv):
+    return datasets.main(["--quick", "--out", str(tmp_path), *argv])
+
+
+def test_quick_suite_writes_json_and_resumes(tmp_path):
+    assert _quick(tmp_path, "--datasets", "taste", "--models", "popularity", "ease") == 0
+    with open(tmp_path / "datasets.json") as f:
+        payload = json.load(f)
+    runs = payload["runs"]["taste"]
+    assert set(runs) == {"popularity", "ease"} and set(runs["ease"]) == {"1"}
+    assert payload["quick"] is True and payload["machine"]["cpus"] == os.cpu_count()
+    # planted taste: the item-item model beats popularity on protocol T
+    ndcg = {m: runs[m]["1"]["metrics"]["T"]["ndcg@10"] for m in runs}
+    assert ndcg["ease"] > ndcg["popularity"]
+    assert "rmse" in runs["ease"]["1"]["metrics"]["R"]
+    assert payload["datasets"]["taste"]["interactions"] == QUICK.interactions
+    # resuming: nothing new runs, the records stay as they were
+    again = datasets.run_suite(["taste"], ["popularity", "ease"], [1], str(tmp_path), quick=True)
+    assert again["ran"] == 0 and again["runs"]["taste"] == runs
+    # rating models on implicit data: skipped with the reason recorded (no training)
+    assert _quick(tmp_path, "--datasets", "implicit", "--models", "mf") == 0
+    with open(tmp_path / "datasets.json") as f:
+        skipped = json.load(f)["runs"]["implicit"]["mf"]["1"]
+    assert "implicit-only" in skipped["skipped"]
+    text = (tmp_path / "datasets.md").read_text()
+    assert "### taste" in text and "| mf | skipped:" in text and "--quick" in text
+    with pytest.raises(ValueError, match="another --out"):  # a full run never mixes with --quick
+        datasets.run_suite(["taste"], ["popularity"], [1], str(tmp_path), quick=False)
+
+
+def test_quick_ials(tmp_path):
+    pytest.importorskip("implicit")
+    assert _quick(tmp_path, "--datasets", "taste", "--models", "ials") == 0
+    with open(tmp_path / "datasets.json") as f:
+        record = json.load(f)["runs"]["taste"]["ials"]["1"]
+    assert record["params"]["factors"] == 16 and record["trials"] == 2
+    assert record["metrics"]["T"]["ndcg@10"] > 0.05  # popularity: ~0.04 on this log
+
+
+def _run(rmse=None, ndcg=0.1):
+    metrics = {"T": {"ndcg@10": ndcg, "precision@10": ndcg / 2, "recall@10": ndcg * 2}}
+    if rmse is not None:
+        metrics["R"] = {"rmse": rmse, "mae": rmse * 0.8}
+    return {"metrics": metrics, "fit_seconds": 1.0}
+
+
+def test_summary_ratio_by_hand():
+    runs = {"ml100k-random": {
+        "afetler": {"1": _run(0.90, 0.44), "2": _run(0.90, 0.44)},
+        "mf": {"1": _run(0.95, 0.10)},
+        "deepfm": {"1": _run(0.91, 0.10), "2": _run(0.93, 0.10)},  # mean 0.92: best rating rival
+        "two_tower": {"1": _run(1.00, 0.39)},
+        "ease": {"1": _run(1.10, 0.40)},
+        "ials": {"1": _run(1.10, 0.41), "2": _run(1.10, 0.43)},  # mean 0.42: best top-N rival
+        "popularity": {"1": _run(1.10, 0.20)}},
+        "implicit": {"afetler": {"1": _run(None, 0.3)}, "ease": {"1": _run(None, 0.25)},
+                     "mf": {"1": {"model": "mf", "skipped": "no ratings"}}}}
+    value, rival = datasets_report.ratio(runs["ml100k-random"], "R", "rmse",
+                                         datasets_report.RATING_RIVALS)
+    assert rival == "deepfm" and value == pytest.approx(0.90 / 0.92)
+    value, rival = datasets_report.ratio(runs["ml100k-random"], "T", "ndcg@10",
+                                         datasets_report.TOPN_RIVALS)
+    assert rival == "ials" and value == pytest.approx(0.44 / 0.42)
+    assert datasets_report.ratio(runs["implicit"], "R", "rmse", datasets_report.RATING_RIVALS) == \
+        (None, None)
+    text = datasets_report.markdown({"runs": runs, "datasets": {}, "data_seed": 0,
+                                     "quick": False, "machine": {"platform": "test", "cpus": 2},
+                                     "wall_seconds": 60})
+    assert "| ml100k-random | 0.978 (deepfm) |" in text and "1.048 (ials)" in text
+    assert "| implicit | – | – | 1.200 (ease) |" in text
+    assert "0.4200 ± 0.0100" in text and "| mf | skipped: no ratings |" in text
+
+
+def test_registered_and_rendered_into_benchmarks_md(tmp_path):
+    from experiments import render
+    from experiments.registry import SUITES
+    assert SUITES["datasets"].module == "datasets"
+    assert render.section_files(str(tmp_path)) == []
+    (tmp_path / "datasets.md").write_text("## Data sets: test\n")
+    (tmp_path / "zz.md").write_text("## Other\n")
+    assert render.section_files(str(tmp_path))[0].endswith("datasets.md")
+    text = render.render(str(tmp_path))
+    assert text.index("## Data sets: test") < text.index("## Other")
