@@ -178,3 +178,20 @@ def test_negative_bank_is_fifo():
     vectors, ids, _ = bank.read()
     assert vectors.shape == (3, 2)
     assert sorted(ids.numpy().astype(str)) == ["b", "c", "d"]  # "a" was the oldest
+
+
+def test_the_ranking_stage_reads_the_frozen_towers_outputs(tiny_data, tiny_split):
+    """The ranking stage's examples carry p_u and p_v computed once (the towers are
+    frozen): its loss is the one computed through the towers."""
+    model = build_model(tiny_config("afetler").replace(train={"epochs": 1}))
+    model.fit(tiny_data, tiny_split, verbose=0)
+    net = model.network
+    feats = model.examples(tiny_split.train.head(16), model.sampling_probabilities)
+    net.stage = "ranking"
+    try:
+        through_towers = float(net.compute_loss(feats))
+        frozen = model._with_frozen_towers(feats)
+        np.testing.assert_allclose(frozen["frozen_p_u"], net.query_tower(feats).numpy(), atol=1e-6)
+        assert float(net.compute_loss(frozen)) == pytest.approx(through_towers, rel=1e-5)
+    finally:
+        net.stage = "joint"

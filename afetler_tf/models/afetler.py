@@ -22,7 +22,7 @@ from afetler_tf.features import FeatureSpace
 from afetler_tf.models import cold_path, item_item, new_items
 from afetler_tf.models.base import Recommender
 from afetler_tf.models.gan import NewItemTower
-from afetler_tf.models.network import AfetlerNetwork
+from afetler_tf.models.network import FROZEN_CANDIDATE, FROZEN_QUERY, AfetlerNetwork
 from afetler_tf.models.taste import fit_user_taste
 from afetler_tf.stages import FitContext, Stage, run_stages
 
@@ -89,7 +89,8 @@ class Afetler(Recommender):
         context = FitContext(self, data, split, self.examples(split.train, self._probabilities),
                              self.examples(split.validation, self._probabilities), verbose,
                              checkpoint_dir)
-        history = run_stages(self.stages(), context)
+        with training.collector_skips_what_exists():
+            history = run_stages(self.stages(), context)
         self._serve_whole_log(split)
         return history
 
@@ -131,12 +132,21 @@ class Afetler(Recommender):
         stage2 = dataclasses.replace(self.config.train,
                                      learning_rate=self.config.train.ranking_learning_rate)
         try:
-            return training.fit_model(self.network, context.train, context.validation, stage2,
+            return training.fit_model(self.network, self._with_frozen_towers(context.train),
+                                      self._with_frozen_towers(context.validation), stage2,
                                       context.verbose, context.stage_dir("ranking"),
                                       monitor="val_rating_loss", prefix="ranking ")
         finally:
             self.network.stage = "joint"
             self._freeze_towers(False)
+
+    def _with_frozen_towers(self, examples: dict) -> dict:
+        """``examples`` with the frozen towers' p_u and p_v, computed once for the
+        ranking stage (the towers map equal features to equal outputs)."""
+        net = self.network
+        return dict(examples, **{
+            FROZEN_QUERY: training.batched(self.compiled(net.query_tower), examples),
+            FROZEN_CANDIDATE: training.batched(self.compiled(net.candidate_tower), examples)})
 
     def _fit_taste(self, context: FitContext) -> dict:
         taste = fit_user_taste(self, context.split)

@@ -38,6 +38,7 @@ import tensorflow_recommenders as tfrs
 
 from afetler_tf.features import MISSING, ItemFeatures
 from afetler_tf.towers import mlp
+from afetler_tf.train import with_autograph
 
 LOSS_NAMES = ("d_loss", "g_loss", "adversarial_loss", "similarity_loss", "retrieval_loss")
 _NO_IDS = ["<none>"]  # the content encoders never embed ids (StringLookup needs a vocabulary)
@@ -158,7 +159,7 @@ class NewItemGAN(tf.keras.Model):
         cos = tf.reduce_sum(fake * tf.math.l2_normalize(data["item_vector"], -1), -1)  # (batch,)
         terms = {"adversarial_loss": tf.reduce_mean(self.loss_fn(tf.ones_like(logits), logits)),
                  "similarity_loss": tf.reduce_mean(tf.square(1.0 - cos)),
-                 "retrieval_loss": tf.reduce_mean(self.retrieval(
+                 "retrieval_loss": tf.reduce_mean(with_autograph(self.retrieval)(
                      data["user_vector"], fake, compute_metrics=False, candidate_ids=data["item_id"],
                      candidate_sampling_probability=data["sampling_probability"]))}
         w_adv, w_sim, w_ret = self._args["loss_weights"]
@@ -166,6 +167,7 @@ class NewItemGAN(tf.keras.Model):
                  + w_ret * terms["retrieval_loss"])
         return terms, total, fake
 
+    @tf.autograph.experimental.do_not_convert  # plain TF ops: tracing skips the source rewrite
     def train_step(self, data):
         with tf.GradientTape() as tape:  # discriminator step, generator fixed
             d_loss = self._d_loss(data, tf.stop_gradient(self.generator(data, training=True)))
@@ -177,6 +179,7 @@ class NewItemGAN(tf.keras.Model):
         self.g_optimizer.apply_gradients(zip(grads, self.generator.trainable_weights))
         return self._track(d_loss, g_loss, terms)
 
+    @tf.autograph.experimental.do_not_convert
     def test_step(self, data):
         terms, g_loss, fake = self._g_terms(data, training=False)
         return self._track(self._d_loss(data, fake), g_loss, terms)

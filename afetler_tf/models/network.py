@@ -15,7 +15,7 @@ from __future__ import annotations
 import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
-from afetler_tf import losses
+from afetler_tf import losses, train
 from afetler_tf.config import Config
 from afetler_tf.features import FeatureSpace, ItemFeatures, UserFeatures
 from afetler_tf.layers.fusion import AdaptiveFusion
@@ -25,6 +25,9 @@ from afetler_tf.models import ease
 from afetler_tf.models.negative_bank import NegativeBank
 from afetler_tf.towers import ContentBias, HistoryAttention, RankingHead, Tower
 
+# The ranking stage's inputs: the frozen towers' outputs p_u and p_v, computed
+# once per example before it (Afetler._fit_ranking) instead of at every step.
+FROZEN_QUERY, FROZEN_CANDIDATE = "frozen_p_u", "frozen_p_v"
 LOSS_NAMES = ("retrieval", "rating", "mimic", "attention", "category_alignment")
 CATALOGUE_SOFTMAX_LIMIT = 50_000  # items; larger catalogues: afetler.negatives="batch"
 
@@ -144,7 +147,11 @@ class AfetlerNetwork(tfrs.models.Model):
         encoder = candidate_encoder or self.candidate_tower
         return self.rate(features, self.query_tower(features), encoder(features))[:, 0]
 
+    @tf.autograph.experimental.do_not_convert  # plain TF ops: tracing skips the source rewrite
     def compute_loss(self, features, training=False):
+        if self.stage == "ranking" and FROZEN_QUERY in features:
+            return self._ranking_loss(features, features[FROZEN_QUERY], features[FROZEN_CANDIDATE],
+                                      training, {})
         query = self.query_tower.forward(features, training=training)
         catalogue = None
         if self._catalogue is not None and self.stage == "joint":
@@ -161,6 +168,14 @@ class AfetlerNetwork(tfrs.models.Model):
         if self.query_tower.fusion is not None and self.stage == "joint":
             terms["mimic"] = self._acfg.mimic_weight * (
                 losses.mimic_loss(query["a"], p_v) + losses.mimic_loss(candidate["a"], p_u))
+        if self._acfg.category_alignment_weight and self.stage == "joint":
+            terms["category_alignment"] = (self._acfg.category_alignment_weight
+                                           * self._category_alignment(features, p_v))
+        return self._ranking_loss(features, p_u, p_v, training, terms)
+
+    def _ranking_loss(self, features, p_u, p_v, training, terms: dict):
+        """``terms`` plus the ranking terms (rating, attention alignment), each
+        tracked; their sum."""
         if self.ranking_head is not None:
             rating, attention = self.rate(features, p_u, p_v, training, return_attention=True)
             terms["rating"] = self._cfg.rating_weight * tf.reduce_mean(self.ranking(
@@ -170,9 +185,6 @@ class AfetlerNetwork(tfrs.models.Model):
                     attention["alpha"], attention["history_categories"],
                     attention["target_categories"], attention["mask"], attention["channel_ids"],
                     tau=self._acfg.attention_tau)
-        if self._acfg.category_alignment_weight and self.stage == "joint":
-            terms["category_alignment"] = (self._acfg.category_alignment_weight
-                                           * self._category_alignment(features, p_v))
         for name, value in terms.items():
             self.trackers[name].update_state(value)
         return tf.add_n(list(terms.values()))
@@ -198,8 +210,9 @@ class AfetlerNetwork(tfrs.models.Model):
             candidates = tf.concat([p_v, bank_v], 0)
             ids, prob = tf.concat([ids, bank_ids], 0), tf.concat([prob, bank_prob], 0)
             self.bank.write(p_v, features["item_id"], features["sampling_probability"])
-        return tf.reduce_mean(self.retrieval(p_u, candidates, compute_metrics=False,
-                                             candidate_ids=ids, candidate_sampling_probability=prob))
+        retrieval = train.with_autograph(self.retrieval)  # compute_loss is traced without it
+        return tf.reduce_mean(retrieval(p_u, candidates, compute_metrics=False, candidate_ids=ids,
+                                        candidate_sampling_probability=prob))
 
     def _catalogue_loss(self, features, p_u, p_all):
         """Exact softmax over every training item (``afetler.negatives="catalogue"``;
