@@ -88,16 +88,26 @@ def make_dataset(features: Mapping[str, np.ndarray], labels: Optional[np.ndarray
 
     In-memory data is sharded across workers by element (AutoShardPolicy.DATA):
     every worker holds the same arrays and takes its share of each batch.
+
+    The pipeline shuffles and batches row numbers and gathers each batch's
+    rows in one op per feature: the same batches as slicing, shuffling and
+    batching the rows themselves (the shuffle's order depends on its seed
+    only), at a fraction of the cost with string features and histories.
     """
-    data = dict(features) if labels is None else (dict(features), labels)
-    ds = tf.data.Dataset.from_tensor_slices(data)
+    tensors = {key: tf.constant(value) for key, value in features.items()}
+    label_tensor = None if labels is None else tf.constant(labels)
+    n = len(next(iter(features.values())))
+    ds = tf.data.Dataset.range(n)
     if shuffle:
-        n = len(next(iter(features.values())))
         ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
+
+    def rows(index):
+        batch = {key: tf.gather(value, index) for key, value in tensors.items()}
+        return batch if label_tensor is None else (batch, tf.gather(label_tensor, index))
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    return ds.batch(batch_size, drop_remainder=drop_remainder).with_options(options).prefetch(
-        tf.data.AUTOTUNE)
+    return ds.batch(batch_size, drop_remainder=drop_remainder).map(rows).with_options(
+        options).prefetch(tf.data.AUTOTUNE)
 
 
 class EpochLog(tf.keras.callbacks.Callback):
