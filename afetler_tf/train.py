@@ -37,7 +37,8 @@ def collector_skips_what_exists():
     when the block starts (``gc.freeze``) until it ends: the training examples
     hold millions of id strings in object arrays, which each full collection
     would otherwise walk (seconds between epochs). Objects made inside the
-    block are collected as usual; reference counting frees anything, as always."""
+    block are collected as usual; reference counting frees anything, as always.
+    (``gc.unfreeze`` at the end also releases what a caller froze before.)"""
     gc.freeze()
     try:
         yield
