@@ -218,7 +218,7 @@ def test_growing_histories_refresh_the_users_rows(trained, tiny_split):
         np.testing.assert_allclose(after[1:], expected, atol=1e-5)
         assert not np.allclose(after, before)
     finally:
-        model._history_source = source
+        model._set_history(source)  # the history index is rebuilt from it, not kept stale
         channel.user_table.assign(before)
 
 
