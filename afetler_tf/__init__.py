@@ -24,10 +24,10 @@ __version__ = "0.1.0"
 
 from afetler_tf.config import Config  # noqa: E402
 from afetler_tf.data import DataError, Dataset, Split, load_dataset, make_split  # noqa: E402
-from afetler_tf.evaluate import evaluate  # noqa: E402
+from afetler_tf.evaluation import evaluate  # noqa: E402
 from afetler_tf.layers import MCAU, AdaptiveFusion  # noqa: E402
 from afetler_tf.models import build_model  # noqa: E402
-from afetler_tf.pipeline import load_run, run  # noqa: E402
+from afetler_tf.runs.training_run import load_run, run  # noqa: E402
 
 __all__ = ["AdaptiveFusion", "Config", "DataError", "Dataset", "MCAU", "Split", "build_model",
            "evaluate", "load_dataset", "load_run", "make_split", "run", "__version__"]

@@ -6,7 +6,7 @@ CSV or Parquet. Each item needs some content the model knows (a training
 category, a title word or a number), since the NewItemGAN generator embeds
 it from content alone. The items are stored in ``RUN/added_items.csv`` (so
 ``afetler_tf.load_run(RUN)`` has them in its catalogue) and the run's index
-``RUN/index/item_vectors.npz`` is rebuilt (see :mod:`afetler_tf.catalogue`).
+``RUN/index/item_vectors.npz`` is rebuilt (see :mod:`afetler_tf.runs.catalogue`).
 
 Example::
 
@@ -16,7 +16,6 @@ Example::
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from typing import Optional, Sequence
 
@@ -41,9 +40,9 @@ def add_items(run_dir: str, items_path: str) -> dict:
     """
     import pandas as pd
 
-    from afetler_tf import catalogue
-    from afetler_tf.pipeline import load_run
-    if not os.path.exists(os.path.join(run_dir, "config.json")):
+    from afetler_tf.runs import RunFolder, catalogue
+    from afetler_tf.runs.training_run import load_run
+    if not RunFolder(run_dir).is_run():
         raise FileNotFoundError(f"{run_dir} is not a run directory (no config.json); pass the folder "
                                 f"written by python -m afetler_tf.fit.")
     result = load_run(run_dir)

@@ -46,7 +46,7 @@ class DataConfig:
         check_fields(self)
 
 
-OPTIMIZERS = ("adam", "lazy_adam")  # afetler_tf.optimizers.make_optimizer
+OPTIMIZERS = ("adam", "lazy_adam")  # afetler_tf.training.optimizers.make_optimizer
 NEGATIVES = ("batch", "catalogue")  # AfetlerConfig.negatives
 
 
@@ -64,7 +64,7 @@ class TrainConfig:
             stage of the tower models, which fine-tunes the ranking head.
         optimizer: ``adam``, or ``lazy_adam`` (updates only the embedding
             rows of the batch; per-step cost independent of the vocabulary
-            sizes, for large catalogues: afetler_tf.optimizers).
+            sizes, for large catalogues: afetler_tf.training.optimizers).
     """
 
     epochs: int = 20

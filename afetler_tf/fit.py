@@ -12,17 +12,15 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import errno
-import fcntl
 import json
-import os
 import sys
 import tempfile
 import time
 from typing import Optional, Sequence
 
 from afetler_tf.config import MODELS, SPLITS, Config, parse_setting
-from afetler_tf.distribute import STRATEGIES
+from afetler_tf.runs.folder import RunDirError, RunFolder, RunLockedError
+from afetler_tf.training.distribute import STRATEGIES
 
 PRIMARY = {"R": ["rmse", "mae", "accuracy@10", "precision@10", "roc_auc@10"],
            "T": ["precision@10", "recall@10", "ndcg@10", "map@10", "hit_rate@10", "coverage@10"],
@@ -54,7 +52,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         "an unfinished run of the same config is resumed")
     p.add_argument("--stream", action="store_true",
                    help="--data is a folder of sharded logs (interactions/*.csv|parquet|tfrecord) "
-                        "read with tf.data, never whole in memory (see afetler_tf.stream)")
+                        "read with tf.data, never whole in memory (see afetler_tf.runs.streamed_run)")
     p.add_argument("--skip-bad-records", action="store_true",
                    help="with --stream: skip and count malformed records instead of stopping")
     return p.parse_args(argv)
@@ -113,50 +111,6 @@ def apply_override(raw: dict, item: str) -> None:
         raise ValueError(f"--set {item!r}: {e}") from None
 
 
-LOCK = ".lock"  # resume.LOCK (resume imports TensorFlow)
-
-
-class RunLockedError(RuntimeError):
-    """Another process holds the lock of the run directory."""
-
-
-def acquire_run_lock(out: str):
-    """Takes ``out/.lock`` (an exclusive, non-blocking ``flock``) and writes
-    this process's id into it; returns the open file, whose closing (or the
-    process's end, crash or kill included) releases the lock.
-
-    Raises:
-        RunLockedError: another process holds it (its id in the message).
-    """
-    os.makedirs(out, exist_ok=True)
-    path = os.path.join(out, LOCK)
-    while True:
-        handle = open(path, "a+")
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as e:
-            if e.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
-                handle.close()
-                raise
-            handle.seek(0)
-            pid = handle.read().strip() or "unknown"
-            handle.close()
-            raise RunLockedError(f"another fit is running in {out} (pid {pid}); wait for it to "
-                                 f"end, or choose another --out.") from None
-        try:  # the holder before us may have removed the file (resume.forget_run): retry
-            same = os.fstat(handle.fileno()).st_ino == os.stat(path).st_ino
-        except FileNotFoundError:
-            same = False
-        if same:
-            break
-        handle.close()
-    handle.seek(0)
-    handle.truncate()
-    handle.write(f"{os.getpid()}\n")
-    handle.flush()
-    return handle
-
-
 def results_table(metrics: dict) -> str:
     """One line per protocol; a "none" split's validation scores are labelled so."""
     lines = []
@@ -176,7 +130,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except (ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    from afetler_tf import distribute, resume  # import TensorFlow: after argument checks
+    from afetler_tf.training import distribute  # imports TensorFlow: after the argument checks
 
     try:
         tf_config = (distribute.read_tf_config(args.strategy)
@@ -191,51 +145,53 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 2
     out = args.out or f"runs/{config.model}-{config.data.split}-{config.data.seed}"
     chief = distribute.is_chief(tf_config)
+    folder = RunFolder(out)
     config_dict = json.loads(config.to_json())
     with contextlib.ExitStack() as stack:
         if chief:
             try:  # one fit per run directory: held until this process ends
-                stack.enter_context(acquire_run_lock(out))
+                stack.enter_context(folder.lock())
             except (RunLockedError, OSError) as e:
                 print(f"error: {e}", file=sys.stderr)
                 return 2
             try:
-                status = resume.check_run_dir(out, config_dict, args.overwrite)
-            except resume.RunDirError as e:
+                status = folder.check(config_dict, args.overwrite)
+            except RunDirError as e:
                 print(f"error: {e}", file=sys.stderr)
                 return 2
             if status == "resume":
                 print(f"resuming the unfinished run in {out}/ (same config); finished stages and "
                       f"epochs are kept", flush=True)
-            resume.mark_run(out, config_dict, "running", strategy=args.strategy)
+            folder.mark(config_dict, "running", strategy=args.strategy)
         code = _train(args, config, config_dict, out, chief, tf_config,
                       strategy if args.strategy != "default" else None)
         if code and chief and status != "resume":  # failed before training (e.g. bad data): no run
-            resume.forget_run(out)
+            folder.forget()
     return code
 
 
 def _train(args, config: Config, config_dict: dict, out: str, chief: bool, tf_config, strategy) -> int:
-    from afetler_tf import distribute, files, resume
-    from afetler_tf.pipeline import run
+    from afetler_tf import files
+    from afetler_tf.runs.training_run import run
+    from afetler_tf.training import distribute
 
     start = time.time()
     if args.stream:
         return _train_stream(args, config, config_dict, out, chief, strategy)
     try:
         result = run(config, out_dir=out if chief else None, verbose=0 if args.quiet else 1,
-                     relevant=args.relevant, checkpoint_dir=os.path.join(out, resume.CHECKPOINTS),
+                     relevant=args.relevant, checkpoint_dir=RunFolder(out).checkpoints,
                      strategy=strategy)
     except (ValueError, FileNotFoundError) as e:  # bad data or paths: the message says what to do
         print(f"error: {e}", file=sys.stderr)
         return 2
     task = distribute.task_name(tf_config)
     if chief:
-        resume.mark_run(out, config_dict, "finished", strategy=args.strategy, task=task)
+        RunFolder(out).mark(config_dict, "finished", strategy=args.strategy, task=task)
     else:  # the chief writes the run; a worker leaves its own metrics beside it
         with tempfile.TemporaryDirectory() as scratch:  # saving is collective: every worker saves
             result.model.save(scratch)
-        files.write_json(os.path.join(out, "workers", f"{task}.json"), {"metrics": result.metrics})
+        files.write_json(RunFolder(out).worker_metrics(task), {"metrics": result.metrics})
     print(f"\n{config.model} on {config.data.source} ({config.data.split} split, seed "
           f"{config.data.seed}), {time.time() - start:.0f}s\n{results_table(result.metrics)}")
     if chief:
@@ -244,25 +200,22 @@ def _train(args, config: Config, config_dict: dict, out: str, chief: bool, tf_co
 
 
 def _train_stream(args, config: Config, config_dict: dict, out: str, chief: bool, strategy) -> int:
-    import contextlib
-
-    from afetler_tf import resume
-    from afetler_tf.stream import fit_stream
+    from afetler_tf.runs.streamed_run import fit_stream
 
     if config.model != "afetler":
-        print(f"error: --stream trains the AFETLER network (without MCAU; see afetler_tf.stream), "
+        print(f"error: --stream trains the AFETLER network (without MCAU; see afetler_tf.runs.streamed_run), "
               f"not {config.model!r}: drop --model or --stream.", file=sys.stderr)
         return 2
     try:
         with strategy.scope() if strategy is not None else contextlib.nullcontext():
             result = fit_stream(config, config.data.source, out_dir=out if chief else None,
-                                checkpoint_dir=os.path.join(out, resume.CHECKPOINTS),
+                                checkpoint_dir=RunFolder(out).checkpoints,
                                 skip_bad=args.skip_bad_records, verbose=0 if args.quiet else 1)
     except (ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     if chief:
-        resume.mark_run(out, config_dict, "finished", strategy=args.strategy)
+        RunFolder(out).mark(config_dict, "finished", strategy=args.strategy)
     losses = "  ".join(f"{k} {v:.4f}" for k, v in result.metrics["stream"].items() if v)
     print(f"\nstreamed fit of {result.scan.train} training records ({result.scan.bad} bad "
           f"skipped), {result.fit_seconds:.0f}s\n  validation: {losses}")

@@ -7,7 +7,7 @@ CLI::
 
 Python::
 
-    from afetler_tf.pipeline import load_run
+    from afetler_tf.runs.training_run import load_run
     from afetler_tf.recommend import recommend
     result = load_run("runs/afetler-random-42")
     recommend(result.model, result.data, result.split, "42", k=10, explain=True)
@@ -107,7 +107,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         flag, value = ("--k", args.k) if args.k < 1 else ("--users", args.users)
         print(f"error: {flag} must be >= 1, got {value}", file=sys.stderr)
         return 2
-    from afetler_tf.pipeline import load_run
+    from afetler_tf.runs.training_run import load_run
     try:
         result = load_run(args.run)
         if args.item is not None:

@@ -52,7 +52,7 @@ def parse_args(argv):
 
 
 def run_one(config: Config, data, label: str) -> dict:
-    from afetler_tf.pipeline import run
+    from afetler_tf.runs.training_run import run
     print(f"[{time.strftime('%H:%M:%S')}] {label} ...", flush=True)
     result = run(config, verbose=0, data=data)
     cold = result.metrics.get("C")

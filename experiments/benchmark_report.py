@@ -135,7 +135,7 @@ def machine_line(suite: dict) -> str:
 
 
 def chart(directory: str, groups: dict, name: str) -> str:
-    from afetler_tf.report import bar_chart
+    from afetler_tf.evaluation.report import bar_chart
     rows = {label: {"T ndcg@10": np.mean([r["metrics"]["T"]["ndcg@10"] for r in runs]),
                     "T precision@10": np.mean([r["metrics"]["T"]["precision@10"] for r in runs]),
                     "R precision@10": np.mean([r["metrics"]["R"]["precision@10"] for r in runs]),

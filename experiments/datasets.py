@@ -17,7 +17,7 @@ Datasets (:data:`DATASETS`; the synthetic ones are :mod:`experiments.synthetic_l
   attributes       user age group / region and item category / price drive the preference
 
 Models: popularity, mf, deepfm, ease, two_tower, afetler (``afetler_tf`` defaults,
-through :func:`afetler_tf.pipeline.run`, as :mod:`experiments.benchmark` runs
+through :func:`afetler_tf.runs.training_run.run`, as :mod:`experiments.benchmark` runs
 them) and iALS (:mod:`experiments.ials`, its hyperparameters chosen on the
 validation carve-out; needs ``pip install implicit``). Rating models (mf,
 deepfm) are skipped on implicit data, with the reason recorded.
@@ -147,7 +147,7 @@ def run_one(model: str, dataset: str, seed: int, data, quick: bool, verbose: int
     config = model_config(model, dataset, seed, quick)
     if model == "ials":
         return _run_ials(config, data, quick, verbose)
-    from afetler_tf.pipeline import run
+    from afetler_tf.runs.training_run import run
     from experiments.benchmark import _epochs
     result = run(config, verbose=verbose, data=data)
     return {"model": model, "config": config.to_dict(), "metrics": result.metrics,
@@ -156,8 +156,8 @@ def run_one(model: str, dataset: str, seed: int, data, quick: bool, verbose: int
 
 
 def _run_ials(config, data, quick: bool, verbose: int) -> dict:
-    from afetler_tf.evaluate import evaluate
-    from afetler_tf.pipeline import prepare
+    from afetler_tf.evaluation import evaluate
+    from afetler_tf.runs.training_run import prepare
     from experiments import ials
     start = time.time()
     data, split = prepare(config, verbose=0, data=data)

@@ -22,7 +22,7 @@ TOPN_RIVALS = ("ease", "ials", "two_tower", "popularity")
 MODEL_ORDER = ("popularity", "mf", "deepfm", "ease", "ials", "two_tower", "afetler")
 
 PROTOCOL_TEXT = (
-    "Protocols (docs/design.md §4), from `afetler_tf.evaluate`: **R** (where the data has "
+    "Protocols (docs/design.md §4), from `afetler_tf.evaluation`: **R** (where the data has "
     "ratings): RMSE and MAE over the test ratings (models without a rating output map score -> "
     "rating with a linear fit on the validation set); **T**: per user, rank every catalogue item "
     "not in the user's training part (train + validation), relevant = all of the user's test "

@@ -27,13 +27,13 @@ import tempfile
 import time
 from typing import Optional
 
-import afetler_tf  # noqa: F401  (Keras-2 set-up before TensorFlow)
 import numpy as np
 import tensorflow as tf
 
+import afetler_tf  # noqa: F401  (Keras-2 set-up before TensorFlow)
 from afetler_tf.data import user_histories
 from afetler_tf.files import write_json
-from afetler_tf.pipeline import load_run
+from afetler_tf.runs.training_run import load_run
 from experiments import child_env, store
 from experiments.export_bench_report import markdown
 from export import exporter

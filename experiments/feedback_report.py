@@ -17,7 +17,7 @@ import os
 import pandas as pd
 
 from afetler_tf import files
-from afetler_tf.report import new_figure
+from afetler_tf.evaluation.report import new_figure
 
 
 def rounds_frame(result: dict) -> pd.DataFrame:

@@ -39,10 +39,10 @@ def select(source: str = "movielens-100k", seed: int = 1, grid: Optional[dict] =
            config=None, data=None, verbose: int = 1) -> dict:
     """Trains the model once and the GAN stage per grid point; returns the
     JSON payload (rows sorted as the grid, ``best`` = the winning row)."""
-    from afetler_tf import pipeline
-    from afetler_tf import train as training
-    from experiments.benchmark import model_config
+    from afetler_tf import training
     from afetler_tf.models import build_model
+    from afetler_tf.runs import training_run as pipeline
+    from experiments.benchmark import model_config
 
     grid = dict(grid or GRID)
     config = config or model_config("afetler", seed, source, split="cold-items")
@@ -96,7 +96,7 @@ def simulated_cold(model, data, split) -> dict:
     ``cold_interactions``."""
     import numpy as np
 
-    from afetler_tf import train as training
+    from afetler_tf import training
     from afetler_tf.models import cold_path
     net, encoder, bias = model.network, model.candidate_encoder, model.network.ranking_head.content_bias
     held, rows = cold_path.simulated_cold(model, split)

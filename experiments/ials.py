@@ -10,7 +10,7 @@ item: 0). Scores are affinities (``predicts_ratings`` False: protocol R maps
 them to ratings with the linear fit on validation, as for EASE).
 
 Hyperparameters are chosen on the validation carve-out only (NDCG@10 of
-protocol T on ``split.validation``, :func:`afetler_tf.train.validation_ndcg`;
+protocol T on ``split.validation``, :func:`afetler_tf.training.validation_ndcg`;
 the test split is never read): every combination of ``GRID``'s factors,
 regularization and alpha at ``GRID['iterations'][0]`` iterations, then the
 other iteration counts for the best of those; the model is then refitted on
@@ -74,7 +74,7 @@ class IALS(Recommender):
         self._item_factors = np.zeros((0, 0), np.float32)
 
     def fit(self, data: Dataset, split: Split, verbose: int = 1) -> dict:
-        from afetler_tf.train import validation_ndcg
+        from afetler_tf.training import validation_ndcg
         self._users = pd.Index(sorted(split.train["user_id"].astype(str).unique()))
         self._items = pd.Index(sorted(split.train["item_id"].astype(str).unique()))
         matrix = self._matrix(split.train)
@@ -124,7 +124,7 @@ class IALS(Recommender):
         self._item_factors = np.asarray(model.item_factors, np.float32)
 
     def _rows(self, index: pd.Index, ids: Sequence[str], factors: np.ndarray) -> np.ndarray:
-        from afetler_tf import train as training
+        from afetler_tf import training
         positions = index.get_indexer(training.as_strings(ids))
         out = factors[np.maximum(positions, 0)].copy()
         out[positions < 0] = 0.0

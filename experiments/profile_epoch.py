@@ -87,8 +87,8 @@ def profile(seed: int = 1, repeats: int = 20) -> dict:
     import tensorflow as tf
 
     import afetler_tf as af
-    from afetler_tf import train as training
-    from afetler_tf.optimizers import make_optimizer
+    from afetler_tf import training
+    from afetler_tf.training.optimizers import make_optimizer
 
     data = af.load_dataset("movielens-100k")
     split = af.make_split(data, kind="random", seed=seed)

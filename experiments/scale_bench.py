@@ -5,7 +5,7 @@
 
 For every size a synthetic log (:mod:`afetler_tf.data.synthetic`) is written
 once under ``--work`` and trained on in a fresh subprocess (so its peak RSS is
-its own) by the streamed path (:mod:`afetler_tf.stream`): one full scan pass,
+its own) by the streamed path (:mod:`afetler_tf.runs.streamed_run`): one full scan pass,
 then ``--steps`` training batches of ``--batch``; throughput is measured over
 the batches after the first ``--warmup`` (graph tracing, buffers filling).
 Then the 100k log is fitted for one full epoch by 1 worker and by 2 local
@@ -31,6 +31,7 @@ from afetler_tf.config import OPTIMIZERS
 from experiments import child_env, scale_report, store
 from experiments.machine import machine
 from experiments.scale_report import SIZES
+
 MODEL = {"tower.embedding_dim": 32, "tower.tower_units": [64, 32], "tower.ranking_units": [64, 32]}
 
 
@@ -39,7 +40,7 @@ def child(data: str, steps: int, warmup: int, batch: int, optimizer: str, out: s
     import tensorflow as tf
 
     from afetler_tf.config import Config
-    from afetler_tf.stream import fit_stream
+    from afetler_tf.runs.streamed_run import fit_stream
 
     class Probe(tf.keras.callbacks.Callback):
         def on_train_begin(self, logs=None):

@@ -27,13 +27,13 @@ import sys
 import time
 from typing import Optional, Sequence
 
-import afetler_tf  # noqa: F401  (Keras-2 set-up before TensorFlow)
 import tensorflow as tf
 
+import afetler_tf  # noqa: F401  (Keras-2 set-up before TensorFlow)
 from afetler_tf.config import Config
 from afetler_tf.data import load_dataset
 from afetler_tf.files import read_json
-from afetler_tf.pipeline import prepare, run
+from afetler_tf.runs.training_run import prepare, run
 from experiments import store
 from experiments.machine import machine
 from experiments.tuning_compare_report import markdown

@@ -102,8 +102,8 @@ class PopularityPrior:
 def prior_ndcg(model, data, split, betas: Sequence[float], temperature: float, k: int = 10) -> dict:
     """{beta: NDCG@k of protocol T on the validation interactions} with the
     popularity prior of each beta (0 = the model's own scores); test unused."""
-    from afetler_tf import train as training
-    from afetler_tf.evaluate import evaluate
+    from afetler_tf import training
+    from afetler_tf.evaluation import evaluate
     validation = training.validation_split(split)
     return {str(beta): evaluate(PopularityPrior(model, split.train, beta, temperature), data, validation,
                                 protocols=("T",), k=k)["T"][f"ndcg@{k}"] for beta in betas}
@@ -113,7 +113,7 @@ def run_variant(label: str, model: str, seed: int, overrides: Sequence[str],
                 priors: Sequence[float] = ()) -> dict:
     """Fits one configuration; returns its validation figures (no test scoring)."""
     from afetler_tf.models import build_model
-    from afetler_tf.pipeline import prepare
+    from afetler_tf.runs.training_run import prepare
     config = config_for(model, seed, overrides)
     data, split = prepare(config, verbose=0)
     start = time.time()
@@ -121,7 +121,7 @@ def run_variant(label: str, model: str, seed: int, overrides: Sequence[str],
     history = recommender.fit(data, split, verbose=0)
     seconds = round(time.time() - start, 1)
     prior = prior_ndcg(recommender, data, split, priors, config.retrieval_temperature) if priors else {}
-    from afetler_tf import train as training
+    from afetler_tf import training
     fitted = training.validation_ndcg(recommender, data, split)
     return {"label": label, "model": model, "seed": seed, "overrides": list(overrides),
             "retrieval_temperature": config.retrieval_temperature,

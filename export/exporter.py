@@ -23,14 +23,13 @@ import json
 import os
 from typing import Optional, Union
 
-import afetler_tf  # noqa: F401  (Keras-2 set-up before TensorFlow)
 import numpy as np
 import tensorflow as tf
 
-from afetler_tf.pipeline import RunResult, load_run
+import afetler_tf  # noqa: F401  (Keras-2 set-up before TensorFlow)
+from afetler_tf.runs.training_run import RunResult, load_run
 from export import layout, serving_config, writing
-from export.modules import (INDEX_KINDS, CandidateModule, QueryModule, RankerModule, index_module,
-                            require_scann)
+from export.modules import INDEX_KINDS, CandidateModule, QueryModule, RankerModule, index_module, require_scann
 from export.specs import InputSpecs
 
 KINDS = ("query", "candidate", "index", "ranker")

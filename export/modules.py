@@ -24,13 +24,13 @@ row gets the width of the row with the fewest left.
 
 from __future__ import annotations
 
-import afetler_tf  # noqa: F401  (Keras-2 set-up before TensorFlow)
 import numpy as np
 import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
-from afetler_tf.models.item_item import HISTORY as CHANNEL_HISTORY
-from afetler_tf.models.item_item import HISTORY_ROWS
+import afetler_tf  # noqa: F401  (Keras-2 set-up before TensorFlow)
+from afetler_tf.models.item_item_fitting import HISTORY as CHANNEL_HISTORY
+from afetler_tf.models.item_item_fitting import HISTORY_ROWS
 from export.specs import EXCLUDE_KEY, HISTORY_KEYS, K_KEY, InputSpecs
 
 INDEX_KINDS = ("brute_force", "scann")

@@ -17,7 +17,7 @@ NaN in a numeric feature means "missing" (the FeatureSpace's stand-in
 ``MISSING``); NaN ratings are 0; histories longer than the training cap are
 cut to it for MCAU, and an empty history (L = 0) is padded to one "" entry.
 The item-item channel (AFETLER) reads the whole history as sent, under the
-key ``item_item.HISTORY`` (see :mod:`afetler_tf.layers.item_item` for why).
+key ``item_item_fitting.HISTORY`` (see :mod:`afetler_tf.layers.item_item` for why).
 
 The index has a second signature, ``exclude``: the index's inputs plus
 ``exclude_item_ids`` (batch, E) str, "" = padding, the items never to return
@@ -28,12 +28,12 @@ from __future__ import annotations
 
 import dataclasses
 
-import afetler_tf  # noqa: F401  (Keras-2 set-up before TensorFlow)
 import numpy as np
 import tensorflow as tf
 
+import afetler_tf  # noqa: F401  (Keras-2 set-up before TensorFlow)
 from afetler_tf.features import MISSING
-from afetler_tf.models.item_item import HISTORY as CHANNEL_HISTORY
+from afetler_tf.models.item_item_fitting import HISTORY as CHANNEL_HISTORY
 
 HISTORY_KEYS = ("history_item_ids", "history_ratings")
 K_KEY = "k"

@@ -6,9 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from afetler_tf import add_items, catalogue
+from afetler_tf import add_items
 from afetler_tf.config import Config
-from afetler_tf.pipeline import load_run, run
+from afetler_tf.runs import catalogue
+from afetler_tf.runs.training_run import load_run, run
 
 
 def write_folder(data, folder):

@@ -6,6 +6,7 @@ import os
 import pytest
 
 from afetler_tf import fit, recommend
+from afetler_tf.runs import RunFolder
 from conftest import write_shop
 from experiments import benchmark, benchmark_report, render
 
@@ -80,7 +81,7 @@ def test_recommend_explains_from_a_saved_run(capsys, afetler_run):
 
 
 def test_recommend_never_returns_seen_items(afetler_run):
-    from afetler_tf.pipeline import load_run
+    from afetler_tf.runs.training_run import load_run
     result = load_run(afetler_run)
     table = recommend.recommend(result.model, result.data, result.split, "u1", k=20)
     assert not set(table["item_id"]) & recommend.seen_items(result.split, "u1")
@@ -263,8 +264,8 @@ def test_the_lock_of_a_fit_in_another_process_names_its_pid(capsys, monkeypatch,
 
     monkeypatch.setattr(fit, "_train", no_training)
     out = tmp_path / "run"
-    script = ("import sys; from afetler_tf.fit import acquire_run_lock; "
-              "lock = acquire_run_lock(sys.argv[1]); print('locked', flush=True); sys.stdin.read()")
+    script = ("import sys; from afetler_tf.runs import RunFolder; "
+              "lock = RunFolder(sys.argv[1]).lock(); print('locked', flush=True); sys.stdin.read()")
     proc = subprocess.Popen([sys.executable, "-c", script, str(out)], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, text=True)
     try:
@@ -274,7 +275,7 @@ def test_the_lock_of_a_fit_in_another_process_names_its_pid(capsys, monkeypatch,
     finally:
         proc.kill()  # a kill releases the lock too
         proc.wait()
-    fit.acquire_run_lock(str(out)).close()
+    RunFolder(str(out)).lock().close()
 
 
 def test_the_lock_is_released_when_fit_ends_or_crashes(monkeypatch, tmp_path):
@@ -293,10 +294,9 @@ def test_the_lock_is_released_when_fit_ends_or_crashes(monkeypatch, tmp_path):
 
 
 def test_fit_ignores_its_lock_file_when_checking_out(tmp_path):
-    from afetler_tf import resume
     out = tmp_path / "run"
-    fit.acquire_run_lock(str(out)).close()
-    assert resume.check_run_dir(str(out), {"model": "afetler"}) == "new"
+    RunFolder(str(out)).lock().close()
+    assert RunFolder(str(out)).check({"model": "afetler"}) == "new"
 
 
 class _FixedScores:
@@ -325,7 +325,7 @@ def test_recommend_caps_k_at_the_unseen_items(tiny_data, tiny_split):
 def test_recommend_cli_says_when_k_is_capped(capsys, monkeypatch, tiny_data, tiny_split):
     from types import SimpleNamespace
     run = SimpleNamespace(model=_FixedScores(), data=tiny_data, split=tiny_split)
-    monkeypatch.setattr("afetler_tf.pipeline.load_run", lambda path: run)
+    monkeypatch.setattr("afetler_tf.runs.training_run.load_run", lambda path: run)
     assert recommend.main(["--run", "r", "--user", "u1", "--k", "100000"]) == 0
     out = capsys.readouterr().out
     unseen = len(tiny_data.items) - len(recommend.seen_items(tiny_split, "u1"))
@@ -340,6 +340,6 @@ def test_recommend_refuses_k_below_one_before_loading(capsys, monkeypatch, flags
     def no_load(path):
         raise AssertionError("the run was loaded")
 
-    monkeypatch.setattr("afetler_tf.pipeline.load_run", no_load)
+    monkeypatch.setattr("afetler_tf.runs.training_run.load_run", no_load)
     assert recommend.main(["--run", "r", *flags]) == 2
     assert message in capsys.readouterr().err

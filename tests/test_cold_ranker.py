@@ -6,7 +6,9 @@ import tensorflow as tf
 
 from afetler_tf.features import MISSING, ItemFeatures
 from afetler_tf.layers.mcau import MCAU
-from afetler_tf.towers import ContentBias, HistoryAttention, RankingHead
+from afetler_tf.layers.content import ContentRegression
+from afetler_tf.layers.ranking import RankingHead
+from afetler_tf.layers.towers import HistoryAttention
 
 CATS = ["A", "B", "C"]
 WARM = ["a1", "a2", "b1", "c1"]
@@ -26,7 +28,7 @@ def raw(ids, cats, years=None):
 
 
 def test_cold_bias_is_the_mean_bias_of_the_warm_items_of_its_category():
-    bias = ContentBias(item_features(), len(WARM))
+    bias = ContentRegression(item_features(), len(WARM))
     np.testing.assert_array_equal(bias(raw(["x"], ["A"])).numpy(), [0.0])  # unfitted: the OOV row's 0
     fit = bias.fit(raw(WARM, ["A", "A", "B", "C"]), [0.2, 0.6, -0.4, 0.1], ridge=0.0)
     assert fit["items"] == 4 and fit["r2"] == pytest.approx(1.0 - 0.02 / 0.126875, abs=1e-6)
@@ -36,13 +38,13 @@ def test_cold_bias_is_the_mean_bias_of_the_warm_items_of_its_category():
 
 
 def test_warm_items_are_weighted_by_their_interactions():
-    bias = ContentBias(item_features(), len(WARM))
+    bias = ContentRegression(item_features(), len(WARM))
     bias.fit(raw(WARM, ["A", "A", "B", "C"]), [0.2, 0.6, -0.4, 0.1], weights=[1, 3, 2, 1], ridge=0.0)
     np.testing.assert_allclose(bias(raw(["new"], ["A"])).numpy(), [0.5], atol=1e-5)  # (0.2 + 3 * 0.6) / 4
 
 
 def test_numeric_buckets_and_the_ridge_fit():
-    bias = ContentBias(item_features(year=True), len(WARM))
+    bias = ContentRegression(item_features(year=True), len(WARM))
     feats = raw(WARM, ["A", "A", "B", "B"], [1940.0, 1995.0, 1940.0, 1995.0])
     y, w = np.array([0.5, -0.1, 0.3, -0.3]), np.array([2.0, 1.0, 1.0, 3.0])
     bias.fit(feats, y, weights=w, ridge=0.0)
@@ -58,7 +60,7 @@ def test_numeric_buckets_and_the_ridge_fit():
 def test_the_head_gives_a_cold_item_the_content_bias_of_a_warm_twin():
     features = item_features()
     head = RankingHead(["u"], WARM, [4], global_mean=3.0,
-                       content_bias=ContentBias(features, len(WARM)))
+                       content_bias=ContentRegression(features, len(WARM)))
     p = tf.constant(np.random.default_rng(0).normal(size=(1, 3)), tf.float32)
 
     def rate(item, cats):
@@ -94,7 +96,7 @@ def test_the_target_path_takes_a_cold_items_categories_from_its_content():
 def test_the_interaction_scale_shrinks_only_a_cold_items_interaction_term():
     features = item_features()
     head = RankingHead(["u"], WARM, [4], global_mean=3.0,
-                       content_bias=ContentBias(features, len(WARM)))
+                       content_bias=ContentRegression(features, len(WARM)))
     p = tf.constant(np.random.default_rng(1).normal(size=(1, 3)), tf.float32)
     head.content_bias.fit(raw(WARM, ["A", "A", "B", "C"]), [0.2, 0.6, -0.4, 0.1], ridge=0.0)
 
@@ -131,7 +133,7 @@ def test_the_users_taste_adds_to_a_cold_items_interaction_term_only():
     """cold = mu + b_u + b(x) + o_u + gamma * (m - o_u) + kappa * t_u . x(v)."""
     features = item_features()
     head = RankingHead(["u"], WARM, [4], global_mean=3.0,
-                       content_bias=ContentBias(features, len(WARM)))
+                       content_bias=ContentRegression(features, len(WARM)))
     p = tf.constant(np.random.default_rng(2).normal(size=(1, 3)), tf.float32)
 
     def rate(item, cats):
@@ -150,7 +152,7 @@ def test_the_users_taste_adds_to_a_cold_items_interaction_term_only():
 
 
 def test_ridge_per_key_by_hand():
-    from afetler_tf.towers import ridge_per_key
+    from afetler_tf.layers.content import ridge_per_key
     keys = np.array([1, 2, 1])
     design = np.array([[1.0], [1.0], [2.0]])
     targets = np.array([1.0, 3.0, 2.0])

@@ -63,7 +63,7 @@ def test_fit_refuses_bad_values_before_reading_data(capsys, monkeypatch, item, m
     def no_data(*args, **kwargs):
         raise AssertionError("data read despite a bad value")
 
-    monkeypatch.setattr("afetler_tf.pipeline.run", no_data)
+    monkeypatch.setattr("afetler_tf.runs.training_run.run", no_data)
     assert fit.main(["--set", item, "--quiet"]) == 2
     err = capsys.readouterr().err
     assert message in err and err.startswith("error: ")

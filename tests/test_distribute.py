@@ -8,8 +8,9 @@ import sys
 
 import pytest
 
-from afetler_tf import distribute, fit
-from afetler_tf.pipeline import run
+from afetler_tf import fit
+from afetler_tf.runs.training_run import run
+from afetler_tf.training import distribute
 from test_resume import write_folder
 
 TINY = ["--epochs", "2", "--set", "train.batch_size=64", "--set", "tower.embedding_dim=8",

@@ -7,7 +7,7 @@ from numpy.testing import assert_allclose
 
 from afetler_tf.config import Config
 from afetler_tf.data.schema import Dataset, Split
-from afetler_tf.evaluate import evaluate
+from afetler_tf.evaluation import evaluate
 from afetler_tf.models.base import Recommender
 
 

@@ -11,12 +11,12 @@ import os
 
 import numpy as np
 import pytest
+from test_export_support import python, tiny_result
 
 from afetler_tf.data import user_histories
 from afetler_tf.features import MISSING
 from export import rest
 from export.exporter import export_run, read_manifest
-from test_export_support import python, tiny_result
 
 USERS, ITEMS = ["u0", "u1", "nobody"], ["i0", "i5", "never-seen"]
 
@@ -211,10 +211,10 @@ def test_manifests_and_models_config(exported, result):
 
 def test_a_two_tower_run_exports_without_history_inputs(tiny_data, tiny_split, tmp_path):
     import tensorflow as tf
+    from test_export_support import tiny_config
 
     from afetler_tf.models import build_model
-    from afetler_tf.pipeline import RunResult
-    from test_export_support import tiny_config
+    from afetler_tf.runs.training_run import RunResult
 
     config = tiny_config("unused", model="two_tower")
     model = build_model(config)

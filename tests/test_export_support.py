@@ -11,7 +11,7 @@ import subprocess
 import sys
 
 from afetler_tf.config import Config
-from afetler_tf.pipeline import load_run, run
+from afetler_tf.runs.training_run import load_run, run
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _BUILT = {}

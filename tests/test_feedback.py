@@ -4,14 +4,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from afetler_tf.evaluation import metrics
 from afetler_tf.feedback import FeedbackConfig
-from afetler_tf.feedback.dbgd import (DuelingBanditGD, interleaving_winner, project_simplex,
-                                      team_draft)
-from afetler_tf.feedback.exposure import (beta_grid, check_exposure_feasible, constrained_top_k,
-                                          fit_duals, tradeoff_curve)
+from afetler_tf.feedback.dbgd import DuelingBanditGD, interleaving_winner, project_simplex, team_draft
+from afetler_tf.feedback.exposure import (beta_grid, check_exposure_feasible, constrained_top_k, fit_duals,
+                                          tradeoff_curve)
 from afetler_tf.feedback.replay import make_replay, round_feedback, round_metrics, simulate
 from afetler_tf.feedback.sources import fused_top_k, normalise_rows
-from afetler_tf import metrics
 
 
 def _log(rows):

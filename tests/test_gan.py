@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import tensorflow as tf
 
-from afetler_tf import train as training
+from afetler_tf import training
 from afetler_tf.config import Config
 from afetler_tf.models import build_model
 from afetler_tf.models.gan import LOSS_NAMES, GanEpochLog, NewItemGAN, NewItemTower

@@ -4,9 +4,9 @@ import dataclasses
 
 import numpy as np
 
-from afetler_tf import pipeline
 from afetler_tf.config import Config
 from afetler_tf.data.schema import Split
+from afetler_tf.runs import training_run as pipeline
 from experiments import gan_select, render
 
 

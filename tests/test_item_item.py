@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from afetler_tf.config import Config
 from afetler_tf.layers.item_item import ItemItemChannel
-from afetler_tf.models import build_model, ease, item_item
+from afetler_tf.models import build_model, ease, item_item_fitting
 
 X = np.array([[1, 1, 0], [1, 0, 1], [0, 1, 1], [1, 1, 1]], float)  # 4 users x 3 items
 
@@ -110,9 +110,9 @@ def test_the_query_encoder_reads_the_whole_history_like_the_fitted_table(trained
     model, _ = trained
     users = list(tiny_split.train.user_id.unique()[:6])
     features = model._user_features(users)
-    assert features[item_item.HISTORY].shape[1] == tiny_split.train.groupby("user_id").size()[users].max()
+    assert features[item_item_fitting.HISTORY].shape[1] == tiny_split.train.groupby("user_id").size()[users].max()
     from_history = model.query_encoder(features).numpy()
-    features.pop(item_item.HISTORY)
+    features.pop(item_item_fitting.HISTORY)
     from_table = model.query_encoder(features).numpy()
     np.testing.assert_allclose(from_history, from_table, atol=1e-5)
 
@@ -135,7 +135,7 @@ def test_normalised_queries_have_unit_rms_scores():
     rng = np.random.default_rng(0)
     q, v = rng.normal(size=(5, 3)), rng.normal(size=(7, 3))
     q[2] = 0.0
-    out = item_item.normalised_queries(q, v)
+    out = item_item_fitting.normalised_queries(q, v)
     rms = np.sqrt(np.mean((out @ v.T) ** 2, axis=1))
     np.testing.assert_allclose(rms[[0, 1, 3, 4]], 1.0)
     assert not out[2].any()
@@ -155,13 +155,13 @@ def trained(tiny_data, tiny_split):
 
 
 def test_fit_sets_the_channel_and_picks_the_best_validation_share(trained, tiny_data, tiny_split):
-    from afetler_tf import train as training
+    from afetler_tf import training
     model, history = trained
     channel, fitted = model.network.item_item, history["item_item"]
     n_items = len(model.space.item_ids)
     assert channel.rank == min(64, n_items)  # capped at the catalogue
     scores = {float(s): v for s, v in fitted["val_ndcg@10"].items()}
-    assert set(scores) == set(item_item.SHARES)
+    assert set(scores) == set(item_item_fitting.SHARES)
     assert fitted["share"] == max(scores, key=lambda s: (round(scores[s], 6), -s))
     assert float(channel.share.numpy()) == pytest.approx(fitted["share"])
     assert training.validation_ndcg(model, tiny_data, tiny_split) == pytest.approx(
@@ -188,7 +188,7 @@ def test_fit_sets_the_channel_and_picks_the_best_validation_share(trained, tiny_
 def test_the_share_search_scores_each_share_as_the_model_would(trained, tiny_data, tiny_split):
     """The search forms <p_u / rho, p_v> + s <q~_u, v_v> from one pass of the encoders:
     each recorded figure is the model's own validation NDCG@10 at that share."""
-    from afetler_tf import train as training
+    from afetler_tf import training
     model, history = trained
     channel, fitted = model.network.item_item, history["item_item"]
     try:
@@ -214,7 +214,7 @@ def test_growing_histories_refresh_the_users_rows(trained, tiny_split):
     try:
         model.add_history(tiny_split.validation)
         after = channel.user_table.numpy()
-        expected = item_item.user_rows(channel, pd.concat([tiny_split.train, tiny_split.validation]))
+        expected = item_item_fitting.user_rows(channel, pd.concat([tiny_split.train, tiny_split.validation]))
         np.testing.assert_allclose(after[1:], expected, atol=1e-5)
         assert not np.allclose(after, before)
     finally:

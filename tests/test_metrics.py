@@ -2,10 +2,10 @@
 
 import numpy as np
 import pytest
-from sklearn.metrics import roc_auc_score
 from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.metrics import roc_auc_score
 
-from afetler_tf import metrics
+from afetler_tf.evaluation import metrics
 
 LOG3 = np.log2(3.0)  # discount of rank 2 is 1/log2(3) = 0.63093
 

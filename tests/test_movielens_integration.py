@@ -9,7 +9,7 @@ import pytest
 
 from afetler_tf.config import Config
 from afetler_tf.data import load_dataset
-from afetler_tf.pipeline import run
+from afetler_tf.runs.training_run import run
 
 pytestmark = pytest.mark.movielens
 

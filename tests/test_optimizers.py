@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 
 from afetler_tf.config import TrainConfig
-from afetler_tf.optimizers import LazyAdam, make_optimizer
+from afetler_tf.training.optimizers import LazyAdam, make_optimizer
 
 
 def _sparse_step(optimizer, variable, rows, values):

@@ -7,7 +7,7 @@ import os
 import numpy as np
 import pytest
 
-from afetler_tf import report
+from afetler_tf.evaluation import report
 
 METRICS = {
     "R": {"mse": 0.9, "mae": 0.75, "rmse": math.sqrt(0.9), "accuracy@10": 0.7, "precision@10": 0.6,

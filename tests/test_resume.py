@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from afetler_tf import fit, resume, train
+from afetler_tf import fit, training
+from afetler_tf.runs import RunDirError, RunFolder
 
 TINY = ["--set", "train.batch_size=16", "--set", "tower.embedding_dim=8",
         "--set", "tower.tower_units=[16,8]", "--set", "tower.ranking_units=[16]",
@@ -43,21 +44,21 @@ class _Crash(tf.keras.callbacks.Callback):
 
 def test_a_resumed_stage_continues_exactly_where_it_stopped(tmp_path):
     straight = _model()
-    train.fit_with_early_stopping(straight, _data(), None, 3, 1, verbose=0,
+    training.fit_with_early_stopping(straight, _data(), None, 3, 1, verbose=0,
                                   checkpoint_dir=str(tmp_path / "straight"))
     crashed = _model()
     with pytest.raises(RuntimeError, match="killed"):
-        train.fit_with_early_stopping(crashed, _data(), None, 3, 1, verbose=0,
+        training.fit_with_early_stopping(crashed, _data(), None, 3, 1, verbose=0,
                                       checkpoint_dir=str(tmp_path / "run"), callbacks=[_Crash()])
     restarted = _model(seed=99)  # a new process: other initial weights, no optimizer state
-    history = train.fit_with_early_stopping(restarted, _data(), None, 3, 1, verbose=0,
+    history = training.fit_with_early_stopping(restarted, _data(), None, 3, 1, verbose=0,
                                             checkpoint_dir=str(tmp_path / "run"))
     assert history["resumed_after_epoch"] == 1 and len(history["loss"]) == 3
     for a, b in zip(straight.get_weights(), restarted.get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)  # model + Adam state restored
     again = _model(seed=7)
     again(tf.zeros((1, 3)))
-    assert train.fit_with_early_stopping(again, _data(), None, 3, 1, verbose=0,
+    assert training.fit_with_early_stopping(again, _data(), None, 3, 1, verbose=0,
                                          checkpoint_dir=str(tmp_path / "run")) == history
     for a, b in zip(restarted.get_weights(), again.get_weights()):
         np.testing.assert_allclose(a, b)  # a finished stage is skipped, its weights restored
@@ -66,7 +67,7 @@ def test_a_resumed_stage_continues_exactly_where_it_stopped(tmp_path):
 def test_early_stopping_state_survives_a_restart(tmp_path):
     model = _model()
     validation = _data().take(1)
-    train.fit_with_early_stopping(model, _data(), validation, 4, 2, monitor="val_loss", verbose=0,
+    training.fit_with_early_stopping(model, _data(), validation, 4, 2, monitor="val_loss", verbose=0,
                                   checkpoint_dir=str(tmp_path))
     state = json.loads((tmp_path / "state.json").read_text())
     losses = [e["val_loss"] for e in state["logs"]]
@@ -88,18 +89,18 @@ CONFIG = {"model": "afetler", "train": {"epochs": 2}}
 ])
 def test_check_run_dir(tmp_path, state, config, overwrite, expected):
     if state is not None:
-        resume.mark_run(str(tmp_path), state["config"], state["status"])
+        RunFolder(str(tmp_path)).mark(state["config"], state["status"])
     if expected in ("new", "resume", "overwrite"):
-        assert resume.check_run_dir(str(tmp_path), config, overwrite) == expected
+        assert RunFolder(str(tmp_path)).check(config, overwrite) == expected
     else:
-        with pytest.raises(resume.RunDirError, match=re.escape(expected)):
-            resume.check_run_dir(str(tmp_path), config, overwrite)
+        with pytest.raises(RunDirError, match=re.escape(expected)):
+            RunFolder(str(tmp_path)).check(config, overwrite)
 
 
 def test_check_run_dir_refuses_foreign_files(tmp_path):
     (tmp_path / "notes.txt").write_text("mine")
-    with pytest.raises(resume.RunDirError, match="not a fit run.*--overwrite"):
-        resume.check_run_dir(str(tmp_path), CONFIG)
+    with pytest.raises(RunDirError, match="not a fit run.*--overwrite"):
+        RunFolder(str(tmp_path)).check(CONFIG)
 
 
 def _cmd(data_dir, out, *extra):

@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from afetler_tf import run_data
 from afetler_tf.config import MODELS, Config
 from afetler_tf.data import make_split
-from afetler_tf.pipeline import load_run, run
+from afetler_tf.runs import tables as run_data
+from afetler_tf.runs.training_run import load_run, run
 from conftest import write_shop
 
 SMALL = dict(train={"epochs": 2, "batch_size": 64, "learning_rate": 0.01},

@@ -6,8 +6,9 @@ import tensorflow as tf
 
 from afetler_tf.config import Config
 from afetler_tf.features import ItemFeatures
+from afetler_tf.layers.content import ContentRegression
+from afetler_tf.layers.ranking import RankingHead
 from afetler_tf.models import build_model
-from afetler_tf.towers import ContentBias, RankingHead
 
 
 def tiny_config(**afetler):
@@ -26,7 +27,7 @@ def test_the_head_adds_the_users_taste_to_trained_items_only():
     """warm: mu + b_u + b_v + m + kappa_w * t_u . x(v); a routed item keeps its cold path."""
     features = ItemFeatures(["a1", "b1"], ["A", "B"], dim=4)
     head = RankingHead(["u"], ["a1", "b1"], [4], global_mean=3.0,
-                       content_bias=ContentBias(features, 2))
+                       content_bias=ContentRegression(features, 2))
     p = tf.constant(np.random.default_rng(3).normal(size=(1, 3)), tf.float32)
 
     def rate(item, cats):

@@ -1,11 +1,11 @@
-"""The training helpers that make fits cheaper without changing them (afetler_tf.train)."""
+"""The training helpers that make fits cheaper without changing them (afetler_tf.training)."""
 
 import gc
 
 import numpy as np
 import tensorflow as tf
 
-from afetler_tf import train as training
+from afetler_tf import training
 
 
 def _rows_pipeline(features, labels, batch_size, seed):

@@ -68,7 +68,7 @@ def two_tower_run(tmp_path_factory, tiny_data):
 
 
 def test_userrec_python_api_and_cli(capsys, two_tower_run):
-    from afetler_tf.pipeline import load_run
+    from afetler_tf.runs.training_run import load_run
     result = load_run(two_tower_run)
     table = recommend.recommend_users(result.model, result.data, result.split, "i3", n=5)
     known = pd.concat([result.split.train, result.split.validation])

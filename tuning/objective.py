@@ -3,7 +3,7 @@
 The test split is never read here. A trial trains on ``split.train`` minus a
 10% inner validation carve-out (early stopping and the protocol R
 calibration), and is scored on ``split.validation``, which plays the role of
-the test set of :func:`afetler_tf.evaluate.evaluate` (protocol T excludes each
+the test set of :func:`afetler_tf.evaluation.evaluate` (protocol T excludes each
 user's ``split.train`` items from the candidates, as it should).
 
 Objectives (k = 10):
@@ -22,7 +22,7 @@ import tensorflow as tf
 
 from afetler_tf.config import Config
 from afetler_tf.data import Dataset, Split, make_split
-from afetler_tf.evaluate import evaluate
+from afetler_tf.evaluation import evaluate
 from afetler_tf.models import build_model
 
 OBJECTIVES = {

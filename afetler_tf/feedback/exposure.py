@@ -27,7 +27,7 @@ from typing import Optional, Sequence
 import numpy as np
 from scipy import optimize, sparse
 
-from afetler_tf import metrics
+from afetler_tf.evaluation import metrics
 
 TIE_MARGIN = 1e-6  # relative to the score range; see constrained_top_k
 

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from afetler_tf import train as training
+from afetler_tf import training
 from afetler_tf.feedback.config import FeedbackConfig
 
 

@@ -20,7 +20,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from afetler_tf import metrics
+from afetler_tf.evaluation import metrics
 from afetler_tf.models.base import Recommender
 
 

@@ -15,7 +15,7 @@ from typing import Optional, Sequence
 import numpy as np
 import pandas as pd
 
-from afetler_tf import metrics
+from afetler_tf.evaluation import metrics
 from afetler_tf.models.base import Recommender
 
 

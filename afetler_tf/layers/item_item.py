@@ -3,7 +3,7 @@
 AFETLER's retrieval score is the towers' ``<p_u, p_v>`` plus an item-item
 channel, a rank-k factorisation ``W V^T`` of EASE's item-item weights
 (:mod:`afetler_tf.models.ease`, fitted in closed form by
-:mod:`afetler_tf.models.item_item`): the user's part is ``q_u = x_u W`` (x_u:
+:mod:`afetler_tf.models.item_item_fitting`): the user's part is ``q_u = x_u W`` (x_u:
 the items u interacted with), the item's part ``v_v``. Both parts are put on
 one scale per user: each is divided by the root mean square of the user's
 scores over the trained catalogue, so the share ``s`` weighs two scores of

@@ -15,16 +15,16 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from afetler_tf import train as training
+from afetler_tf import training
 from afetler_tf.config import Config
 from afetler_tf.data import Dataset, HistoryIndex, Split, make_histories, user_histories
 from afetler_tf.features import FeatureSpace
-from afetler_tf.models import cold_path, item_item, new_items
+from afetler_tf.models import cold_path, item_item_fitting, new_items
 from afetler_tf.models.base import Recommender
 from afetler_tf.models.gan import NewItemTower
 from afetler_tf.models.network import FROZEN_CANDIDATE, FROZEN_QUERY, AfetlerNetwork
 from afetler_tf.models.taste import fit_user_taste
-from afetler_tf.stages import FitContext, Stage, run_stages
+from afetler_tf.training.stages import FitContext, Stage, run_stages
 
 
 class Afetler(Recommender):
@@ -79,11 +79,11 @@ class Afetler(Recommender):
         return acfg.mcau or (acfg.ranking_head and acfg.target_attention) or acfg.item_item
 
     def fit(self, data: Dataset, split: Split, verbose: int = 1, checkpoint_dir=None) -> dict:
-        """Runs :meth:`stages` in order (``afetler_tf.stages``); returns their
+        """Runs :meth:`stages` in order (``afetler_tf.training.stages``); returns their
         histories, the later ones prefixed ``ranking/``, ``gan/`` and ``taste/``
         (the item-item channel's under ``item_item``). With ``checkpoint_dir``
         each training stage is resumable per epoch in its own folder
-        (``joint/``, ``ranking/``, ``gan/``; ``resume.StageCheckpoint``)."""
+        (``joint/``, ``ranking/``, ``gan/``; ``training.checkpoints.StageCheckpoint``)."""
         training.set_seed(self.config.train.seed)
         self._prepare(data, split)
         context = FitContext(self, data, split, self.examples(split.train, self._probabilities),
@@ -112,7 +112,7 @@ class Afetler(Recommender):
             return self.network.ranking_head is not None and context.data.has_ratings
 
         return [Stage("joint", self._fit_joint),
-                Stage("item_item", lambda c: item_item.fit_item_item(self, c.data, c.split, c.verbose),
+                Stage("item_item", lambda c: item_item_fitting.fit_item_item(self, c.data, c.split, c.verbose),
                       when=lambda c: self.network.item_item is not None, prefix=None),
                 Stage("ranking", self._fit_ranking, when=rated, prefix="ranking/"),
                 Stage("gan", lambda c: self.fit_new_item_gan(c.split, c.verbose, c.stage_dir("gan")),
@@ -199,7 +199,7 @@ class Afetler(Recommender):
         if channel is None:
             return self.network.query_tower
         if self._query_encoder is None:
-            self._query_encoder = item_item.ChannelEncoder(self.network.query_tower, channel, "query")
+            self._query_encoder = item_item_fitting.ChannelEncoder(self.network.query_tower, channel, "query")
         return self._query_encoder
 
     @property
@@ -210,7 +210,7 @@ class Afetler(Recommender):
         if channel is None:
             return self.candidate_encoder
         if self._retrieval_encoder is None:
-            self._retrieval_encoder = item_item.ChannelEncoder(self.candidate_encoder, channel,
+            self._retrieval_encoder = item_item_fitting.ChannelEncoder(self.candidate_encoder, channel,
                                                                "candidate")
         return self._retrieval_encoder
 
@@ -273,7 +273,7 @@ class Afetler(Recommender):
         channel = self.network.item_item
         if channel is not None:  # q_u reads the whole history: recomputed (W, V stay as fitted)
             channel.user_table.assign(np.vstack([np.zeros((1, channel.rank), np.float32),
-                                                 item_item.user_rows(channel, self._history_source)]))
+                                                 item_item_fitting.user_rows(channel, self._history_source)]))
 
     def pair_frame(self, user_ids: Sequence[str], item_ids: Sequence[str]) -> pd.DataFrame:
         """Unlabelled (user, item) pairs as of now (after every training event)."""
@@ -309,7 +309,7 @@ class Afetler(Recommender):
     def _user_features(self, user_ids: Sequence[str]) -> dict:
         """The query side's features: profile, the latest ``data.history_length``
         interactions (MCAU) and, with the item-item channel, the whole history
-        (``item_item.HISTORY``), as a served request carries them."""
+        (``item_item_fitting.HISTORY``), as a served request carries them."""
         feats = self.space.user_features(user_ids)
         if self._history_index is None:
             self._history_index = HistoryIndex(self._history_source)
@@ -322,7 +322,7 @@ class Afetler(Recommender):
             ids = np.asarray(user_ids, object).astype(str)
             longest = int(index.counts(ids).max()) if len(ids) else 0
             whole = user_histories(index, ids, max_len=max(longest, 1))
-            feats[item_item.HISTORY] = whole["history_item_ids"]
+            feats[item_item_fitting.HISTORY] = whole["history_item_ids"]
         return feats
 
     def item_vectors(self, item_ids: Sequence[str]) -> np.ndarray:

@@ -1,6 +1,6 @@
 """The interface every recommender in afetler_tf implements.
 
-Evaluation (``afetler_tf.evaluate``), the CLIs and the benchmark talk to models
+Evaluation (``afetler_tf.evaluation``), the CLIs and the benchmark talk to models
 only through :class:`Recommender`, so a baseline and AFETLER are measured by the
 very same code.
 """

@@ -21,8 +21,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from afetler_tf import files
-from afetler_tf import train as training
+from afetler_tf import files, training
 from afetler_tf.data.schema import Dataset, Split
 from afetler_tf.models.base import ItemScoreRecommender, Recommender, check_pairs
 

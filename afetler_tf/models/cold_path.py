@@ -39,7 +39,7 @@ def fit_cold_path(model, split) -> dict:
 
 
 def fit_content_bias(model, split, ridge: float = 1.0, exclude=()) -> dict:
-    """Fits the ranking head's :class:`~afetler_tf.towers.ContentBias` to the
+    """Fits the ranking head's :class:`~afetler_tf.layers.content.ContentRegression` to the
     main effects b_v + o_v (learned bias plus the mean interaction term,
     ``item_offset``, :func:`fit_offsets`) of the warm items (>= ``gan.min_interactions``
     training interactions; minus ``exclude``), each weighted by its training
@@ -67,7 +67,7 @@ def fit_user_affinity(model, split, ridge: float = 3.0, exclude=()) -> int:
     regression (penalty ``ridge``, no intercept) of the residuals
     e = rating - mu - b_u - (b_v + o_v) - o_u of the user's rated training
     pairs with warm items (not routed, minus ``exclude``) on the items'
-    content regressors x(v) (``ContentBias.design``: category shares and
+    content regressors x(v) (``ContentRegression.design``: category shares and
     numeric buckets). What is left after the main effects, explained by
     content: the user's taste, which the interaction term on a generated
     vector carries poorly. Run after :func:`fit_offsets`. Returns the

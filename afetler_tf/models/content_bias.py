@@ -4,11 +4,11 @@
 
 mu is the training mean rating; b_u the user's mean deviation from it,
 damped towards 0 (``shrinkage`` pseudo-interactions); c the ranker's own
-content regression (:class:`afetler_tf.towers.ContentBias`: categories and
+content regression (:class:`afetler_tf.layers.content.ContentRegression`: categories and
 numeric buckets such as the year, x_i) fitted, weighted by each warm item's
 number of training interactions, to the warm items' damped mean residuals
 b_i of r - mu - b_u; t_u the user's taste for content, a ridge fit
-(``taste_ridge``, :func:`afetler_tf.towers.ridge_per_key`) of the user's
+(``taste_ridge``, :func:`afetler_tf.layers.content.ridge_per_key`) of the user's
 residuals r - mu - b_u - b_i on x_i (as AFETLER's cold path does, there
 scaled by a factor fitted on validation data; here unscaled). No item id is
 used, so a cold item is rated like any other: a reference for protocol C's
@@ -24,12 +24,11 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from afetler_tf import files
-from afetler_tf import train as training
+from afetler_tf import files, training
 from afetler_tf.data.schema import Dataset, Split
 from afetler_tf.features import FeatureSpace, ItemFeatures
+from afetler_tf.layers.content import ContentRegression, ridge_per_key
 from afetler_tf.models.base import Recommender, check_pairs
-from afetler_tf.towers import ContentBias as ContentRegression, ridge_per_key
 
 
 class ContentBias(Recommender):

@@ -23,10 +23,9 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
+from afetler_tf import files, training
 from afetler_tf.config import Config, DeepFMConfig
 from afetler_tf.data.schema import Dataset, Split
-from afetler_tf import files
-from afetler_tf import train as training
 from afetler_tf.models.base import Recommender
 
 MISSING = -1e9  # stand-in for NaN: falls in the lowest ("missing") bucket

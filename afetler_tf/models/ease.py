@@ -1,6 +1,6 @@
 """EASE: the closed-form item-item model (Steck, "Embarrassingly Shallow
 Autoencoders for Sparse Data", WWW 2019), a protocol-T reference model and
-the source of AFETLER's item-item channel (:mod:`afetler_tf.models.item_item`).
+the source of AFETLER's item-item channel (:mod:`afetler_tf.models.item_item_fitting`).
 
 With X the binary user x item matrix of the training interactions and
 G = X^T X, EASE's item-item weights are
@@ -29,8 +29,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from afetler_tf import files
-from afetler_tf import train as training
+from afetler_tf import files, training
 from afetler_tf.data.schema import Dataset, Split
 from afetler_tf.models.base import Recommender, check_pairs
 

@@ -37,8 +37,8 @@ import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
 from afetler_tf.features import MISSING, ItemFeatures
-from afetler_tf.towers import mlp
-from afetler_tf.train import with_autograph
+from afetler_tf.layers.towers import mlp
+from afetler_tf.training import with_autograph
 
 LOSS_NAMES = ("d_loss", "g_loss", "adversarial_loss", "similarity_loss", "retrieval_loss")
 _NO_IDS = ["<none>"]  # the content encoders never embed ids (StringLookup needs a vocabulary)
@@ -234,7 +234,7 @@ class NewItemTower(tf.keras.Model):
 
 
 class GanEpochLog(tf.keras.callbacks.Callback):
-    """One progress line per GAN epoch (like ``train.EpochLog``)."""
+    """One progress line per GAN epoch (like ``training.EpochLog``)."""
 
     def __init__(self, monitor: str, prefix: str = "gan "):
         super().__init__()

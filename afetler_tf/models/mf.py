@@ -22,10 +22,9 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
+from afetler_tf import files, training
 from afetler_tf.config import Config, MFConfig
 from afetler_tf.data.schema import Dataset, Split
-from afetler_tf import files
-from afetler_tf import train as training
 from afetler_tf.models.base import Recommender
 
 _VOCAB_FILE = "mf_vocab.json"

@@ -15,15 +15,18 @@ from __future__ import annotations
 import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
-from afetler_tf import losses, train
+from afetler_tf import losses
 from afetler_tf.config import Config
 from afetler_tf.features import FeatureSpace, ItemFeatures, UserFeatures
+from afetler_tf.layers.content import ContentRegression
 from afetler_tf.layers.fusion import AdaptiveFusion
 from afetler_tf.layers.item_item import ItemItemChannel
 from afetler_tf.layers.mcau import MCAU
+from afetler_tf.layers.ranking import RankingHead
+from afetler_tf.layers.towers import HistoryAttention, Tower
 from afetler_tf.models import ease
 from afetler_tf.models.negative_bank import NegativeBank
-from afetler_tf.towers import ContentBias, HistoryAttention, RankingHead, Tower
+from afetler_tf.training import with_autograph
 
 # The ranking stage's inputs: the frozen towers' outputs p_u and p_v, computed
 # once per example before it (Afetler._fit_ranking) instead of at every step.
@@ -73,7 +76,7 @@ class AfetlerNetwork(tfrs.models.Model):
         # b_v of never-trained items from their content (fitted by the NewItemGAN stage).
         self.ranking_head = (RankingHead(space.user_ids, space.item_ids, cfg.ranking_units,
                                          global_mean, name="ranking_head",
-                                         content_bias=ContentBias(item_features, len(space.item_ids),
+                                         content_bias=ContentRegression(item_features, len(space.item_ids),
                                                                   name="content_bias"))
                              if acfg.ranking_head else None)
         # Filled in closed form after stage 1 (models.item_item); neutral until then.
@@ -210,7 +213,7 @@ class AfetlerNetwork(tfrs.models.Model):
             candidates = tf.concat([p_v, bank_v], 0)
             ids, prob = tf.concat([ids, bank_ids], 0), tf.concat([prob, bank_prob], 0)
             self.bank.write(p_v, features["item_id"], features["sampling_probability"])
-        retrieval = train.with_autograph(self.retrieval)  # compute_loss is traced without it
+        retrieval = with_autograph(self.retrieval)  # compute_loss is traced without it
         return tf.reduce_mean(retrieval(p_u, candidates, compute_metrics=False, candidate_ids=ids,
                                         candidate_sampling_probability=prob))
 

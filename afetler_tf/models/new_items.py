@@ -24,8 +24,7 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from afetler_tf import files
-from afetler_tf import train as training
+from afetler_tf import files, training
 from afetler_tf.models.gan import GanEpochLog, NewItemGAN
 
 GAN_DIR = "gan"
@@ -88,8 +87,8 @@ def fit_gan(model, split, verbose: int = 1, checkpoint_dir: Optional[str] = None
         model: The trained Afetler.
         split: Its data split (warm items and their pairs come from ``split.train``).
         verbose: 0 silent, 1 one line per GAN epoch.
-        checkpoint_dir: If given, the stage is resumable (``resume.StageCheckpoint``
-            through ``train.fit_with_early_stopping``): every epoch checkpoints
+        checkpoint_dir: If given, the stage is resumable (``training.checkpoints.StageCheckpoint``
+            through ``training.fit_with_early_stopping``): every epoch checkpoints
             G, D and both players' optimizers (``g_optimizer``, ``d_optimizer``:
             model attributes, so tracked by the model's checkpoint), a killed
             stage goes on from its last finished epoch, and a finished one is

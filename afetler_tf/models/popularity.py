@@ -12,9 +12,8 @@ from typing import Sequence
 
 import numpy as np
 
+from afetler_tf import files, training
 from afetler_tf.data.schema import Dataset, Split
-from afetler_tf import files
-from afetler_tf import train as training
 from afetler_tf.models.base import ItemScoreRecommender
 
 _COUNTS_FILE = "popularity.json"

@@ -5,7 +5,7 @@ target-aware attention; what it leaves of a user's ratings still leans on
 the item's content in a way of the user's own (a user who rates comedies
 above what the ranker predicts for them). After training, per user, a ridge
 regression of the ranker's residuals r - r̂ on their rated training pairs
-against the items' content regressors x(v) (``ContentBias.design``: category
+against the items' content regressors x(v) (``ContentRegression.design``: category
 shares and numeric buckets such as the year) gives the user's taste t_u
 (the ranking head's ``user_taste``); a trained item's rating becomes
 
@@ -26,8 +26,8 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from afetler_tf import train as training
-from afetler_tf.towers import ridge_per_key
+from afetler_tf import training
+from afetler_tf.layers.content import ridge_per_key
 
 
 def bounded_share(target, term, default: float) -> float:

@@ -29,9 +29,10 @@ from afetler_tf.data import columns, folder
 from afetler_tf.data.errors import DataError
 from afetler_tf.data.readers import Table, drop_blank_rows, read_parquet, read_text, require_columns
 from afetler_tf.files import atomic_write, atomic_write_text
+from afetler_tf.runs.folder import RunFolder
 
-ADDED_FILE = "added_items.csv"
-INDEX_FILE = os.path.join("index", "item_vectors.npz")
+ADDED_FILE = RunFolder.ADDED_ITEMS
+INDEX_FILE = RunFolder.INDEX
 
 
 def read_items_file(path: str, numeric: tuple = (),

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from afetler_tf import train as training
+from afetler_tf import training
 from afetler_tf.data.schema import Dataset, Split
 from afetler_tf.models import ease
 

@@ -1,6 +1,6 @@
 """Metrics of evaluation protocols R, T and C (docs/design.md §4).
 
-Pure numpy / scikit-learn: ``afetler_tf.evaluate`` turns a model and a split
+Pure numpy / scikit-learn: ``afetler_tf.evaluation`` turns a model and a split
 into the arrays these functions take, so every formula can be checked by hand.
 
 Tie-breaking is deterministic:

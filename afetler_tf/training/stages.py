@@ -1,7 +1,7 @@
 """Training as explicit stages: a model's fit is an ordered list of :class:`Stage`.
 
 Each stage has a name, its checkpoint folder (``CHECKPOINTS/<name>/`` when the
-fit is resumable; ``resume.StageCheckpoint`` keeps its per-epoch state there),
+fit is resumable; ``checkpoints.StageCheckpoint`` keeps its per-epoch state there),
 a condition under which it runs, and ``fit(context) -> history``. The
 :class:`FitContext` carries what every stage reads (the model, the data, the
 split, the training and validation examples, verbosity, the checkpoint

@@ -31,15 +31,15 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from afetler_tf import files, presets
-from afetler_tf import train as training
+from afetler_tf import files, presets, training
 from afetler_tf.config import Config
 from afetler_tf.data import folder as folder_source
 from afetler_tf.data import streaming, tables
 from afetler_tf.data.schema import Dataset
 from afetler_tf.features import MISSING, FeatureSpace
-from afetler_tf.optimizers import make_optimizer
-from afetler_tf.resume import is_chief
+from afetler_tf.runs.folder import RunFolder
+from afetler_tf.training.checkpoints import is_chief
+from afetler_tf.training.optimizers import make_optimizer
 
 SHUFFLE_CHUNKS = 16
 
@@ -189,13 +189,14 @@ def fit_stream(config: Config, folder: str, out_dir: Optional[str] = None,
 
 def write_stream_run(out_dir: str, config: Config, network, result: StreamResult) -> None:
     """config.json, metrics.json, history.json, scan.json, vocabularies and weights."""
-    config.to_json(os.path.join(out_dir, "config.json"))
-    files.write_json(os.path.join(out_dir, "metrics.json"), result.metrics)
-    files.write_json(os.path.join(out_dir, "history.json"), result.history)
+    folder = RunFolder(out_dir)
+    config.to_json(folder.config)
+    files.write_json(folder.metrics, result.metrics)
+    files.write_json(folder.history, result.history)
     scan = dataclasses.asdict(result.scan)
     users, items = scan.pop("user_ids"), scan.pop("item_counts")
-    files.write_json(os.path.join(out_dir, "scan.json"), scan)
-    files.atomic_write_text(os.path.join(out_dir, "vocab", "users.txt"), "\n".join(users) + "\n")
-    files.atomic_write_text(os.path.join(out_dir, "vocab", "items.tsv"),
+    files.write_json(folder.path(folder.SCAN), scan)
+    files.atomic_write_text(folder.path(folder.VOCAB, "users.txt"), "\n".join(users) + "\n")
+    files.atomic_write_text(folder.path(folder.VOCAB, "items.tsv"),
                          "".join(f"{i}\t{c}\n" for i, c in items.items()))
-    network.save_weights(os.path.join(out_dir, "weights", "weights"))
+    network.save_weights(os.path.join(folder.weights, "weights"))

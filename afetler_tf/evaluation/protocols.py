@@ -1,6 +1,6 @@
 """Evaluation driver: a Recommender on a Split, through protocols R, T and C.
 
-The formulas live in :mod:`afetler_tf.metrics`; this module only asks the model
+The formulas live in :mod:`afetler_tf.evaluation.metrics`; this module only asks the model
 for scores (:meth:`Recommender.score` for pairs, :meth:`Recommender.score_all`
 in user batches for top-N) and turns the split's tables into index arrays.
 Test data is only ever scored, never used to fit anything: the calibration of
@@ -19,8 +19,8 @@ from typing import Optional, Sequence
 import numpy as np
 import pandas as pd
 
-from afetler_tf import metrics
 from afetler_tf.data.schema import Dataset, Split
+from afetler_tf.evaluation import metrics
 from afetler_tf.models.base import Recommender
 
 PROTOCOLS = ("R", "T", "C")

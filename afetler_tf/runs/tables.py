@@ -31,8 +31,9 @@ import pandas as pd
 
 from afetler_tf.data.schema import Dataset, Split
 from afetler_tf.files import atomic_write, read_json, write_json
+from afetler_tf.runs.folder import RunFolder
 
-FOLDER = "data"
+FOLDER = RunFolder.DATA
 PARTS = ("train", "validation", "test")
 _LIST_COLUMNS = ("categories",)
 

@@ -1,4 +1,4 @@
-"""Checkpoint and resume: per-epoch training state, finished stages, run folders.
+"""Checkpoint and resume: per-epoch training state and finished stages.
 
 A fit killed at any moment (SIGKILL included) and started again with the same
 command loses at most the epoch it was in:
@@ -10,9 +10,7 @@ command loses at most the epoch it was in:
   far) and, once the stage is over, ``final/`` + ``done.json`` (the marker). A
   restarted stage restores the last epoch and goes on; a finished stage is
   skipped and its weights restored, so a kill in stage 2 never reruns stage 1.
-- :func:`check_run_dir` decides what ``fit --out DIR`` does with DIR: start,
-  resume an unfinished run of the same config, or refuse (finished run,
-  different config, foreign files) unless ``--overwrite``.
+(What ``fit --out DIR`` does with an existing DIR: :meth:`afetler_tf.runs.RunFolder.check`.)
 
 Every JSON file is replaced atomically and written after the checkpoint it
 names, so a kill between two writes leaves a consistent (older) state.
@@ -31,82 +29,6 @@ import numpy as np
 import tensorflow as tf
 
 from afetler_tf import files
-
-RUN_STATE = "run_state.json"
-CHECKPOINTS = "checkpoints"
-LOCK = ".lock"  # fit's lock of the run directory (afetler_tf.fit.acquire_run_lock): not a run file
-
-
-def _contents(out: str) -> list:
-    """The names in ``out`` that belong to a run (the lock file left out)."""
-    return [name for name in os.listdir(out) if name != LOCK]
-
-
-class RunDirError(ValueError):
-    """``--out DIR`` holds something a new fit must not silently overwrite."""
-
-
-def check_run_dir(out: str, config: dict, overwrite: bool = False) -> str:
-    """What ``fit --out out`` does: "new", "resume" or (overwrite) "overwrite".
-
-    Raises:
-        RunDirError: ``out`` holds a finished run, a run of another config, or
-            files that are not a run, and ``overwrite`` is off.
-    """
-    state_path = os.path.join(out, RUN_STATE)
-    if not os.path.isdir(out) or not _contents(out):
-        return "new"
-    if overwrite:
-        shutil.rmtree(os.path.join(out, CHECKPOINTS), ignore_errors=True)
-        if os.path.exists(state_path):
-            os.remove(state_path)
-        return "overwrite"
-    if not os.path.exists(state_path):
-        what = "a run written before resumable runs" if os.path.exists(
-            os.path.join(out, "metrics.json")) else "files that are not a fit run"
-        raise RunDirError(f"{out} holds {what}. Choose another --out, or pass --overwrite to "
-                          f"replace it.")
-    state = files.read_json(state_path)
-    if state.get("status") == "finished":
-        raise RunDirError(f"{out} holds a finished run (see {out}/metrics.json). Choose another "
-                          f"--out, or pass --overwrite to train it again.")
-    if state.get("config") != config:
-        changed = _changed_fields(state.get("config") or {}, config)
-        raise RunDirError(f"{out} holds an unfinished run of a different config (changed: "
-                          f"{', '.join(changed) or 'config'}). Run the same command again to "
-                          f"resume it, choose another --out, or pass --overwrite.")
-    return "resume"
-
-
-def _changed_fields(old: dict, new: dict, prefix: str = "") -> list:
-    changed = []
-    for key in sorted(set(old) | set(new)):
-        a, b = old.get(key), new.get(key)
-        if isinstance(a, dict) and isinstance(b, dict):
-            changed += _changed_fields(a, b, f"{prefix}{key}.")
-        elif a != b:
-            changed.append(f"{prefix}{key}")
-    return changed
-
-
-def mark_run(out: str, config: dict, status: str, **extra) -> None:
-    """Writes ``out/run_state.json``: status "running" or "finished" + config."""
-    files.write_json(os.path.join(out, RUN_STATE), {"status": status, "config": config, **extra})
-
-
-def forget_run(out: str) -> None:
-    """Removes ``out/run_state.json`` (and ``out`` if that leaves it empty but
-    for the lock file, which goes too: a later fit makes a new one)."""
-    path = os.path.join(out, RUN_STATE)
-    if os.path.exists(path):
-        os.remove(path)
-    if os.path.isdir(out) and not _contents(out):
-        if os.path.exists(os.path.join(out, LOCK)):
-            os.remove(os.path.join(out, LOCK))
-        try:
-            os.rmdir(out)
-        except OSError:  # another fit has just made its lock file here
-            pass
 
 
 def is_chief() -> bool:

@@ -9,10 +9,10 @@ This is the Python API behind ``python -m afetler_tf.fit``::
 A run directory holds ``config.json`` (the resolved config), ``metrics.json``
 (keyed by protocol, then metric), ``history.json``, ``report.md``, plots and
 ``weights/``, and ``data/``, the tables the model was trained on
-(:mod:`afetler_tf.run_data`), so the folder is self-contained: it is
+(:mod:`afetler_tf.runs.tables`), so the folder is self-contained: it is
 restored without the data folder, from any directory. Tower models also
 write the item index ``index/item_vectors.npz`` and a run may hold items
-added later (``added_items.csv``; see :mod:`afetler_tf.catalogue`). Every
+added later (``added_items.csv``; see :mod:`afetler_tf.runs.catalogue`). Every
 file a later step reads is written atomically.
 
 A "none" split has no test set: its ``metrics.json`` holds protocols R and T
@@ -32,11 +32,12 @@ from typing import Optional
 
 import tensorflow as tf
 
-from afetler_tf import catalogue, report, run_data
 from afetler_tf.config import Config
 from afetler_tf.data import Dataset, Split, load_dataset, make_split
-from afetler_tf.evaluate import evaluate
+from afetler_tf.evaluation import evaluate, report
 from afetler_tf.models import Recommender, build_model
+from afetler_tf.runs import catalogue, tables
+from afetler_tf.runs.folder import RunFolder
 
 
 @dataclasses.dataclass
@@ -76,7 +77,7 @@ def run(config: Config, out_dir: Optional[str] = None, verbose: int = 1,
 
     ``checkpoint_dir`` makes the fit resumable (models whose ``fit`` takes
     one: afetler, two_tower); ``strategy`` is a ``tf.distribute.Strategy``
-    (see :mod:`afetler_tf.distribute`) the model is built and trained under.
+    (see :mod:`afetler_tf.training.distribute`) the model is built and trained under.
     """
     start = time.time()
     data, split = prepare(config, verbose, data)
@@ -101,7 +102,7 @@ def _evaluate(model: Recommender, data: Dataset, split: Split, relevant: str,
     if split.kind == "none":
         if split.validation.empty:
             return {}
-        from afetler_tf.train import validation_split
+        from afetler_tf.training import validation_split
         scored = evaluate(model, data, validation_split(split), protocols=("R", "T"),
                           relevant=relevant, like_threshold=like_threshold)
         return {f"{protocol}_validation": values for protocol, values in scored.items()}
@@ -124,11 +125,12 @@ def _fit(model: Recommender, data: Dataset, split: Split, verbose: int,
 def write_run(result: RunResult, out_dir: str) -> None:
     """Writes config, metrics, history, weights, report and plots."""
     os.makedirs(out_dir, exist_ok=True)
-    run_data.write(out_dir, result.data, result.split)
-    result.config.to_json(os.path.join(out_dir, "config.json"))
-    report.write_metrics_json(os.path.join(out_dir, "metrics.json"), result.metrics)
-    report.write_metrics_json(os.path.join(out_dir, "history.json"), result.history)
-    result.model.save(os.path.join(out_dir, "weights"))
+    tables.write(out_dir, result.data, result.split)
+    folder = RunFolder(out_dir)
+    result.config.to_json(folder.config)
+    report.write_metrics_json(folder.metrics, result.metrics)
+    report.write_metrics_json(folder.history, result.history)
+    result.model.save(folder.weights)
     if hasattr(result.model, "candidate_encoder"):
         catalogue.write_index(out_dir, result.model, result.data.items["item_id"])
     report.write_report(out_dir, result.config.to_dict(), result.metrics, result.history,
@@ -136,7 +138,7 @@ def write_run(result: RunResult, out_dir: str) -> None:
 
 
 def load_run(run_dir: str, verbose: int = 0) -> RunResult:
-    """Rebuilds a trained run from its directory alone (:mod:`afetler_tf.run_data`).
+    """Rebuilds a trained run from its directory alone (:mod:`afetler_tf.runs.tables`).
 
     A run written before runs stored their data is rebuilt from
     ``config.data.source`` (reloaded and re-split), with a warning: that is
@@ -146,17 +148,18 @@ def load_run(run_dir: str, verbose: int = 0) -> RunResult:
         FileNotFoundError: ``run_dir`` is not a finished run.
         ValueError: A damaged run folder (named file, what to do).
     """
-    config = Config.from_json(os.path.join(run_dir, "config.json"))
-    stored = run_data.read(run_dir)
+    folder = RunFolder(run_dir)
+    config = Config.from_json(folder.config)
+    stored = tables.read(run_dir)
     if stored is None:
-        warnings.warn(f"{run_dir} predates self-contained runs (no {run_data.FOLDER}/ folder): its "
+        warnings.warn(f"{run_dir} predates self-contained runs (no {tables.FOLDER}/ folder): its "
                       f"data is reloaded from {config.data.source!r}, which must be unchanged since "
                       f"training (ids are matched by position). Fit the run again to store it.")
         data, split = prepare(config, verbose)
     else:
         data, split = stored
     model = build_model(config)
-    weights = os.path.join(run_dir, "weights")
+    weights = folder.weights
     if not os.path.isdir(weights):
         raise FileNotFoundError(f"{weights} is missing: {run_dir} holds no trained model (did the "
                                 f"fit finish?). Fit again with python -m afetler_tf.fit --out "
@@ -168,6 +171,6 @@ def load_run(run_dir: str, verbose: int = 0) -> RunResult:
                          f"{str(e).splitlines()[0] if str(e) else ''}): the run folder is damaged "
                          f"or incomplete. Copy it again, or fit again with --overwrite.") from e
     catalogue.apply_added(run_dir, data, model)  # items added after training (add_items)
-    with open(os.path.join(run_dir, "metrics.json")) as f:
+    with open(folder.metrics) as f:
         metrics = json.load(f)
     return RunResult(config, data, split, model, metrics, {}, 0.0, 0.0)

@@ -1,0 +1,7 @@
+"""Evaluation: the protocols (R: ratings, T: full-catalogue ranking, C: new items),
+their metrics, and the run report (results table and plots). docs/evaluation.md
+describes the protocols."""
+
+from afetler_tf.evaluation.protocols import PROTOCOLS, RELEVANT, evaluate
+
+__all__ = ["PROTOCOLS", "RELEVANT", "evaluate"]
