@@ -98,7 +98,7 @@ def simulated_cold(model, data, split) -> dict:
 
     from afetler_tf import training
     from afetler_tf.models import cold_path
-    net, encoder, bias = model.network, model.candidate_encoder, model.network.ranking_head.content_bias
+    net, encoder, bias = model.network, model.candidate_encoder, model.network.ranking_head.cold_items.content_bias
     held, rows = cold_path.simulated_cold(model, split)
     feats, masked = model.examples(rows, model.sampling_probabilities), cold_path.as_cold(model, rows)
     low, high = data.rating_range or (-np.inf, np.inf)

@@ -103,7 +103,7 @@ def profile(seed: int = 1, repeats: int = 20) -> dict:
     network.compile(optimizer=make_optimizer(cfg.optimizer, cfg.learning_rate))
     batches = int(np.ceil(len(split.train) / cfg.batch_size))
     batch = next(iter(dataset))
-    catalogue = network._catalogue  # noqa: SLF001
+    catalogue = getattr(network.retrieval, "catalogue", None)  # the exact softmax's item features
     query = network.query_tower.features(batch)  # MCAU's query: the user's feature vector
 
     start = time.perf_counter()

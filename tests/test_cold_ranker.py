@@ -5,8 +5,9 @@ import pytest
 import tensorflow as tf
 
 from afetler_tf.features import MISSING, ItemFeatures
-from afetler_tf.layers.mcau import MCAU
+from afetler_tf.layers.cold_items import ColdItemPath
 from afetler_tf.layers.content import ContentRegression
+from afetler_tf.layers.mcau import MCAU
 from afetler_tf.layers.ranking import RankingHead
 from afetler_tf.layers.towers import HistoryAttention
 
@@ -60,20 +61,20 @@ def test_numeric_buckets_and_the_ridge_fit():
 def test_the_head_gives_a_cold_item_the_content_bias_of_a_warm_twin():
     features = item_features()
     head = RankingHead(["u"], WARM, [4], global_mean=3.0,
-                       content_bias=ContentRegression(features, len(WARM)))
+                       cold_items=ColdItemPath(ContentRegression(features, len(WARM)), 1))
     p = tf.constant(np.random.default_rng(0).normal(size=(1, 3)), tf.float32)
 
     def rate(item, cats):
         return float(head((p, p, tf.constant(["u"]), tf.constant([item])),
                           item_features=raw([item], [cats]))[0, 0])
     before = rate("cold", "B")
-    head.content_bias.fit(raw(WARM, ["A", "A", "B", "C"]), [0.2, 0.6, -0.4, 0.1], ridge=0.0)
+    head.cold_items.content_bias.fit(raw(WARM, ["A", "A", "B", "C"]), [0.2, 0.6, -0.4, 0.1], ridge=0.0)
     # The warm twin b1 with its learned bias set to the content bias (-0.4) rates the same.
     head.item_bias.embeddings.assign(np.array([[0.0], [9.0], [9.0], [-0.4], [9.0]], np.float32))
     assert rate("cold", "B") == pytest.approx(rate("b1", "Z"), abs=1e-5)  # b1: its own bias, not content
     assert rate("cold", "B") != pytest.approx(before, abs=1e-4)
     # A routed in-vocabulary item (below min_interactions) takes the content bias too.
-    head.content_bias.routed.assign([1.0, 0.0, 0.0, 0.0, 1.0])  # row 4 = c1
+    head.cold_items.content_bias.routed.assign([1.0, 0.0, 0.0, 0.0, 1.0])  # row 4 = c1
     assert rate("c1", "B") == pytest.approx(rate("cold", "B"), abs=1e-5)
 
 
@@ -96,9 +97,9 @@ def test_the_target_path_takes_a_cold_items_categories_from_its_content():
 def test_the_interaction_scale_shrinks_only_a_cold_items_interaction_term():
     features = item_features()
     head = RankingHead(["u"], WARM, [4], global_mean=3.0,
-                       content_bias=ContentRegression(features, len(WARM)))
+                       cold_items=ColdItemPath(ContentRegression(features, len(WARM)), 1))
     p = tf.constant(np.random.default_rng(1).normal(size=(1, 3)), tf.float32)
-    head.content_bias.fit(raw(WARM, ["A", "A", "B", "C"]), [0.2, 0.6, -0.4, 0.1], ridge=0.0)
+    head.cold_items.content_bias.fit(raw(WARM, ["A", "A", "B", "C"]), [0.2, 0.6, -0.4, 0.1], ridge=0.0)
 
     def rate(item, cats):
         return float(head((p, p, tf.constant(["u"]), tf.constant([item])),
@@ -106,16 +107,16 @@ def test_the_interaction_scale_shrinks_only_a_cold_items_interaction_term():
     rate("cold", "B")  # builds the MLP
     head.mlp.layers[-1].bias.assign([0.7])  # a visible interaction term
     cold, warm = rate("cold", "B"), rate("b1", "B")
-    head.content_bias.interaction_scale.assign(0.0)
+    head.cold_items.interaction_scale.assign(0.0)
     assert rate("cold", "B") == pytest.approx(3.0 - 0.4, abs=1e-5)  # mu + b_u (0) + content bias
     assert rate("b1", "B") == pytest.approx(warm, abs=1e-6)  # a trained id keeps its interaction
-    head.content_bias.interaction_scale.assign(0.5)
+    head.cold_items.interaction_scale.assign(0.5)
     assert rate("cold", "B") == pytest.approx((cold + 2.6) / 2, abs=1e-5)
     # The user's offset o_u: cold = mu + b_u + b(x) + o_u + gamma * (m - o_u).
-    head.user_offset.assign([0.0, 0.3])  # row 0: unknown users
+    head.cold_items.user_offset.assign([0.0, 0.3])  # row 0: unknown users
     m = cold - 2.6
     assert rate("cold", "B") == pytest.approx(2.6 + 0.3 + 0.5 * (m - 0.3), abs=1e-5)
-    head.content_bias.interaction_scale.assign(0.0)
+    head.cold_items.interaction_scale.assign(0.0)
     assert rate("cold", "B") == pytest.approx(2.9, abs=1e-5)
     assert rate("b1", "B") == pytest.approx(warm, abs=1e-6)  # a trained id: untouched
 
@@ -133,7 +134,7 @@ def test_the_users_taste_adds_to_a_cold_items_interaction_term_only():
     """cold = mu + b_u + b(x) + o_u + gamma * (m - o_u) + kappa * t_u . x(v)."""
     features = item_features()
     head = RankingHead(["u"], WARM, [4], global_mean=3.0,
-                       content_bias=ContentRegression(features, len(WARM)))
+                       cold_items=ColdItemPath(ContentRegression(features, len(WARM)), 1))
     p = tf.constant(np.random.default_rng(2).normal(size=(1, 3)), tf.float32)
 
     def rate(item, cats):
@@ -141,11 +142,11 @@ def test_the_users_taste_adds_to_a_cold_items_interaction_term_only():
                           item_features=raw([item], [cats]))[0, 0])
     rate("cold", "B")  # builds the MLP
     head.mlp.layers[-1].bias.assign([0.7])
-    head.content_bias.interaction_scale.assign(0.0)
+    head.cold_items.interaction_scale.assign(0.0)
     warm = rate("b1", "B")
-    head.user_affinity.assign([[5.0, 5.0, 5.0], [0.1, 0.4, -0.2]])  # row 0: unknown users
+    head.cold_items.user_affinity.assign([[5.0, 5.0, 5.0], [0.1, 0.4, -0.2]])  # row 0: unknown users
     assert rate("cold", "B") == pytest.approx(3.0, abs=1e-5)  # kappa = 0 (unfitted): no taste
-    head.content_bias.affinity_scale.assign(0.5)
+    head.cold_items.affinity_scale.assign(0.5)
     assert rate("cold", "B") == pytest.approx(3.0 + 0.5 * 0.4, abs=1e-5)  # x(B) = (0, 1, 0)
     assert rate("cold", "A|C") == pytest.approx(3.0 + 0.5 * (0.1 - 0.2) / 2, abs=1e-5)  # shares 1/2
     assert rate("b1", "B") == pytest.approx(warm, abs=1e-6)  # a trained id: untouched
@@ -178,3 +179,22 @@ def test_cold_scales_by_hand():
     assert cold_scales(truth, base, base + term, taste) == pytest.approx((0.5, 1.0))
     assert cold_scales(truth, base, base + term, np.zeros(4)) == pytest.approx((0.5, 0.0))  # no taste
     assert cold_scales(truth, base, base, np.zeros(4)) == (1.0, 0.0)  # no terms at all: defaults
+
+
+def test_the_cold_item_path_alone_by_hand():
+    """ColdItemPath: neutral until fitted (gamma 1, o_u 0, kappa 0: m unchanged), then
+    o_u + gamma (m - o_u) + kappa t_u . x; its rows and regressors are the content bias's."""
+    cold = ColdItemPath(ContentRegression(item_features(), len(WARM)), 2)
+    users, m = tf.constant([1, 2]), tf.constant([[0.8], [-0.2]])
+    x = cold.design(raw(["n1", "n2"], ["A", "B|C"]))  # shares: (1, 0, 0), (0, 1/2, 1/2)
+    np.testing.assert_allclose(cold.interaction(users, m, x).numpy(), m.numpy())
+    cold.user_offset.assign([0.0, 0.1, -0.3])
+    cold.user_affinity.assign([[0.0] * 3, [1.0, 2.0, 3.0], [0.5, -1.0, 2.0]])
+    cold.interaction_scale.assign(0.5)
+    cold.affinity_scale.assign(0.25)
+    expected = [0.1 + 0.5 * (0.8 - 0.1) + 0.25 * 1.0,
+                -0.3 + 0.5 * (-0.2 + 0.3) + 0.25 * (-1.0 + 2.0) / 2]
+    np.testing.assert_allclose(cold.interaction(users, m, x).numpy()[:, 0], expected, atol=1e-6)
+    index = tf.constant([0, 1, 4])
+    np.testing.assert_array_equal(cold.routed_items(index).numpy(), [True, False, False])  # OOV only
+    assert cold.width == cold.content_bias.width == len(CATS)

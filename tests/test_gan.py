@@ -198,7 +198,8 @@ def test_gan_is_saved_and_restored_with_the_run(trained, tiny_data, tiny_split, 
         clone.load(str(tmp_path), tiny_data, tiny_split)
     items = ["i0", "unseen-id"]
     np.testing.assert_allclose(clone.item_vectors(items), model.item_vectors(items), atol=1e-5)
-    bias, restored = model.network.ranking_head.content_bias, clone.network.ranking_head.content_bias
+    bias = model.network.ranking_head.cold_items.content_bias
+    restored = clone.network.ranking_head.cold_items.content_bias
     np.testing.assert_allclose(restored.weight.numpy(), bias.weight.numpy())  # part of the network's weights
     assert float(restored.intercept) == float(bias.intercept) != 0.0
 
@@ -235,31 +236,31 @@ def test_the_gan_stage_fits_the_rankers_content_bias(trained, tiny_split):
     warm = warm_items(tiny_split.train, model.config.gan.min_interactions)
     assert history["gan/content_bias_items"] == len(warm) and history["gan/content_bias_r2"] > 0
     # gamma: fitted on the held-out items' validation ratings, or left at 1 with too few.
-    gamma = float(head.content_bias.interaction_scale.numpy())
+    gamma = float(head.cold_items.interaction_scale.numpy())
     assert history["gan/interaction_scale"] == pytest.approx(gamma) and 0.0 <= gamma <= 1.0
     assert history["gan/interaction_scale_interactions"] >= 0
     # The intercept is not penalised: over the warm items, weighted by their training
     # interactions, the content bias averages the learned biases.
     counts = tiny_split.train.item_id.value_counts().reindex(warm).to_numpy()
     index = head.item_lookup(np.array(warm, object)).numpy()
-    learned = head.item_bias(index).numpy()[:, 0] + head.item_offset.numpy()[index]  # b_v + o_v
-    content = head.content_bias(model.space.item_features(warm)).numpy()
+    learned = head.item_bias(index).numpy()[:, 0] + head.cold_items.item_offset.numpy()[index]  # b_v + o_v
+    content = head.cold_items.content_bias(model.space.item_features(warm)).numpy()
     assert np.average(content, weights=counts) == pytest.approx(np.average(learned, weights=counts), abs=1e-4)
-    assert head.content_bias.routed_items(head.item_lookup(np.array(["i0", "unseen"], object))).numpy() \
+    assert head.cold_items.routed_items(head.item_lookup(np.array(["i0", "unseen"], object))).numpy() \
         .tolist() == [False, True]
 
 
 def test_the_interaction_scale_is_fitted_on_simulated_cold_items(trained, tiny_split):
     from afetler_tf.models.cold_path import fit_interaction_scale, simulated_cold
     model, _ = trained
-    scale = model.network.ranking_head.content_bias.interaction_scale
+    scale = model.network.ranking_head.cold_items.interaction_scale
     before = float(scale.numpy())
     held, rows = simulated_cold(model, tiny_split)
     assert len(rows) > 0 and set(rows.item_id.astype(str)) <= held
     fitted = fit_interaction_scale(model, tiny_split, min_interactions=1)
     assert fitted["interaction_scale_interactions"] == len(rows)
     assert fitted["interaction_scale"] == pytest.approx(float(scale.numpy())) and 0 <= fitted["interaction_scale"] <= 1
-    kappa = model.network.ranking_head.content_bias.affinity_scale
+    kappa = model.network.ranking_head.cold_items.affinity_scale
     assert fitted["affinity_scale"] == pytest.approx(float(kappa.numpy())) and 0 <= fitted["affinity_scale"] <= 1
     # gamma = 1 (kappa = 0) and the best gamma alone (kappa = 0) are allowed, so the
     # fitted pair does at least as well on its own interactions.
@@ -279,16 +280,17 @@ def test_the_users_taste_is_a_ridge_fit_of_their_residual_ratings(trained, tiny_
     model, history = trained
     head = model.network.ranking_head
     train = tiny_split.train
-    routed = head.content_bias.routed_items(head.item_lookup(train.item_id.to_numpy(object))).numpy()
+    routed = head.cold_items.routed_items(head.item_lookup(train.item_id.to_numpy(object))).numpy()
     mine = train[(train.user_id == "u0").to_numpy() & ~routed]
     u0 = int(head.user_lookup(tf.constant(["u0"])).numpy()[0])
     items = head.item_lookup(mine.item_id.to_numpy(object)).numpy()
     e = (mine.rating.to_numpy() - head.global_mean - head.user_bias(np.full(len(items), u0)).numpy()[:, 0]
-         - head.item_bias(items).numpy()[:, 0] - head.item_offset.numpy()[items] - head.user_offset.numpy()[u0])
-    x = head.content_bias.design(model.space.item_features(mine.item_id.to_numpy(object))).numpy()
+         - head.item_bias(items).numpy()[:, 0] - head.cold_items.item_offset.numpy()[items]
+         - head.cold_items.user_offset.numpy()[u0])
+    x = head.cold_items.design(model.space.item_features(mine.item_id.to_numpy(object))).numpy()
     expected = np.linalg.solve(x.T @ x + 3.0 * np.eye(x.shape[1]), x.T @ e)
-    np.testing.assert_allclose(head.user_affinity.numpy()[u0], expected, atol=1e-4)
-    assert not np.any(head.user_affinity.numpy()[0]) and history["gan/user_affinities"] > 0
+    np.testing.assert_allclose(head.cold_items.user_affinity.numpy()[u0], expected, atol=1e-4)
+    assert not np.any(head.cold_items.user_affinity.numpy()[0]) and history["gan/user_affinities"] > 0
 
 
 def test_offsets_are_the_damped_mean_interaction_terms(trained, tiny_split):
@@ -296,18 +298,18 @@ def test_offsets_are_the_damped_mean_interaction_terms(trained, tiny_split):
     (both sum / (n + 5)); m = rating - mu - b_u - b_v."""
     model, history = trained
     head, net = model.network.ranking_head, model.network
-    routed = head.content_bias.routed_items(head.item_lookup(tiny_split.train.item_id.to_numpy(object)))
+    routed = head.cold_items.routed_items(head.item_lookup(tiny_split.train.item_id.to_numpy(object)))
     train = tiny_split.train[~routed.numpy()]
     f = model.examples(train, model.sampling_probabilities)
     users, items = head.user_lookup(f["user_id"]).numpy(), head.item_lookup(f["item_id"]).numpy()
-    kappa_w = float(head.taste_scale.numpy())
-    head.taste_scale.assign(0.0)  # the offsets are fitted before the users' taste (models.taste)
+    kappa_w = float(head.taste.taste_scale.numpy())
+    head.taste.taste_scale.assign(0.0)  # the offsets are fitted before the users' taste (models.taste)
     try:
         rated = net.rate(f, net.query_tower(f), net.candidate_tower(f)).numpy()[:, 0]
     finally:
-        head.taste_scale.assign(kappa_w)
+        head.taste.taste_scale.assign(kappa_w)
     m = rated - head.global_mean - head.user_bias(users).numpy()[:, 0] - head.item_bias(items).numpy()[:, 0]
-    o_u, o_v = head.user_offset.numpy(), head.item_offset.numpy()
+    o_u, o_v = head.cold_items.user_offset.numpy(), head.cold_items.item_offset.numpy()
     u0, i0 = users[f["user_id"] == "u0"][0], items[f["item_id"] == "i0"][0]
     assert o_u[u0] == pytest.approx(m[users == u0].sum() / ((users == u0).sum() + 5.0), abs=1e-4)
     rest = (m - o_u[users])[items == i0]
@@ -315,13 +317,13 @@ def test_offsets_are_the_damped_mean_interaction_terms(trained, tiny_split):
     assert o_u[0] == o_v[0] == 0.0 and history["gan/user_offsets"] == len(set(users))
     # Refitted on a run whose users' taste is in use, the offsets leave that term out.
     from afetler_tf.models.cold_path import fit_offsets
-    head.taste_scale.assign(0.5)
+    head.taste.taste_scale.assign(0.5)
     try:
         fit_offsets(model, tiny_split)
-        np.testing.assert_allclose(head.user_offset.numpy(), o_u, atol=1e-6)
-        assert float(head.taste_scale.numpy()) == 0.5
+        np.testing.assert_allclose(head.cold_items.user_offset.numpy(), o_u, atol=1e-6)
+        assert float(head.taste.taste_scale.numpy()) == 0.5
     finally:
-        head.taste_scale.assign(kappa_w)
+        head.taste.taste_scale.assign(kappa_w)
 
 
 def test_the_gan_stage_runs_without_a_ranking_head(tiny_data, tiny_split):
@@ -347,7 +349,7 @@ def test_the_exported_ranker_serves_new_items_through_their_content(trained, tmp
     served = loaded.serve({k: tf.constant(feats[k]) for k in inputs.ranker})["rating"].numpy()
     np.testing.assert_allclose(served, expected, atol=1e-4)
     # Without the content bias (weights 0) the new items' ratings move; the warm one does not.
-    bias = model.network.ranking_head.content_bias
+    bias = model.network.ranking_head.cold_items.content_bias
     saved = [v.numpy() for v in (bias.weight, bias.intercept)]
     try:
         bias.weight.assign(np.zeros_like(saved[0]))

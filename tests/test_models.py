@@ -100,7 +100,7 @@ def test_catalogue_softmax_is_the_full_softmax_over_training_items(tiny_data, ti
     logits = p_u @ p_all.T / model.config.retrieval_temperature
     rows = [space.item_ids.index(i) for i in frame.item_id[:3]]
     expected = np.mean([np.log(np.exp(logits[r]).sum()) - logits[r, c] for r, c in enumerate(rows)])
-    got = float(net._catalogue_loss(feats, net.query_tower(feats), tf.constant(p_all)))
+    got = float(net.retrieval.loss(feats, net.query_tower(feats), tf.constant(p_all), net.candidate_tower))
     np.testing.assert_allclose(got, expected, rtol=1e-4)
 
 
@@ -111,11 +111,11 @@ def test_batch_candidates_are_rows_of_the_catalogue(tiny_data, tiny_split):
     model = build_model(tiny_config("afetler", negatives="catalogue").replace(train={"epochs": 1}))
     model.fit(tiny_data, tiny_split, verbose=0)
     net = model.network
-    catalogue = net.candidate_tower.forward(net._catalogue)
+    catalogue = net.candidate_tower.forward(net.retrieval.catalogue)
     frame = tiny_split.train.head(6).copy()
     for batch in (frame, frame.assign(item_id=["never-seen"] + list(frame.item_id[1:]))):
         feats = model.examples(batch, model.sampling_probabilities)
-        got = net._candidates_from_catalogue(feats, catalogue, training=False)
+        got = net.retrieval.candidates(feats, catalogue, net.candidate_tower, training=False)
         expected = net.candidate_tower.forward(feats)
         assert set(got) == {"p", "a"}
         for key in got:
@@ -135,8 +135,8 @@ def test_the_base_keeps_its_own_retrieval_settings():
 
 
 def test_catalogue_softmax_refuses_a_catalogue_too_large(tiny_data, tiny_split, monkeypatch):
-    from afetler_tf.models import network
-    monkeypatch.setattr(network, "CATALOGUE_SOFTMAX_LIMIT", 5)
+    from afetler_tf.models import objectives
+    monkeypatch.setattr(objectives, "CATALOGUE_SOFTMAX_LIMIT", 5)
     with pytest.raises(ValueError, match="--set afetler.negatives=batch"):
         build_model(tiny_config("afetler").replace(train={"epochs": 1})).fit(
             tiny_data, tiny_split, verbose=0)

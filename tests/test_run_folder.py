@@ -99,6 +99,22 @@ def test_damaged_weights_give_a_clear_error(saved_run, tmp_path, damage):
             load_run(str(copy))
 
 
+def test_weights_of_another_layout_are_refused_by_name(saved_run, tmp_path):
+    """Saved weights without values for some of the network's weights (a run of an earlier
+    layout) are refused, naming them, instead of leaving those weights at their defaults."""
+    import tensorflow as tf
+    run_dir, _ = saved_run
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+    net = load_run(str(copy)).model.network
+    shutil.rmtree(copy / "weights")
+    tf.train.Checkpoint(query_tower=net.query_tower, candidate_tower=net.candidate_tower).write(
+        str(copy / "weights" / "weights"))
+    with pytest.raises(ValueError, match=r"do not fit this version's network \(no saved value for \d+ "
+                                         r"of its weights, e.g. .*interaction_scale.*--overwrite"):
+        load_run(str(copy))
+
+
 def test_history_of_items_the_run_does_not_know_is_refused(saved_run):
     run_dir, expected = saved_run
     model = load_run(str(run_dir)).model

@@ -13,21 +13,12 @@ class ContentRegression(tf.keras.layers.Layer):
 
     with m the item's category multi-hot and one weight per bucket of each
     numeric attribute (a missing value falls in bucket 0, with the lowest). Non-trainable: it is
-    fitted after training (:meth:`fit`, by the NewItemGAN stage) to the
-    learned item biases of the warm items; until then every weight is 0, so
-    the ranker is unchanged. ``routed`` marks the item-vocabulary rows whose
+    fitted after training (:meth:`fit`; in AFETLER by the cold-item path,
+    :class:`~afetler_tf.layers.cold_items.ColdItemPath`) to the learned item
+    biases of the warm items; until then every weight is 0, so the ranker is
+    unchanged. ``routed`` marks the item-vocabulary rows whose
     bias it replaces (row 0 = OOV, always; rarely seen items when the GAN's
     min_interactions asks for it).
-
-    ``interaction_scale`` (gamma, non-trainable, default 1) shrinks the
-    ranker's interaction term (its MLP) m for the routed items toward the
-    user's mean term o_u: a cold item's rating is mu + b_u + b(x) + o_u +
-    gamma * (m - o_u) (:class:`RankingHead`), where the interaction on
-    generated vectors adds more error than it explains. Fitted by
-    ``cold_path.fit_interaction_scale``, together with ``affinity_scale``
-    (kappa, non-trainable, default 0), the share of the user's fitted taste
-    for the item's content (:class:`RankingHead`'s ``user_affinity``) added
-    to that term.
 
     Args:
         item_features: The candidate tower's ItemFeatures (shared; supplies
@@ -50,10 +41,6 @@ class ContentRegression(tf.keras.layers.Layer):
         routed[0] = 1.0
         self.routed = self.add_weight(name="routed", shape=(num_items + 1,), trainable=False,
                                       initializer=tf.keras.initializers.Constant(routed))
-        self.interaction_scale = self.add_weight(name="interaction_scale", shape=(),
-                                                 initializer="ones", trainable=False)
-        self.affinity_scale = self.add_weight(name="affinity_scale", shape=(),
-                                              initializer="zeros", trainable=False)
         self.width = width
 
     def design(self, features):

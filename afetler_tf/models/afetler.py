@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import warnings
 from typing import Sequence
 
@@ -22,7 +23,7 @@ from afetler_tf.features import FeatureSpace
 from afetler_tf.models import cold_path, item_item_fitting, new_items
 from afetler_tf.models.base import Recommender
 from afetler_tf.models.gan import NewItemTower
-from afetler_tf.models.network import FROZEN_CANDIDATE, FROZEN_QUERY, AfetlerNetwork
+from afetler_tf.models.network import FROZEN_CANDIDATE, FROZEN_QUERY, build_network
 from afetler_tf.models.taste import fit_user_taste
 from afetler_tf.training.stages import FitContext, Stage, run_stages
 
@@ -233,7 +234,7 @@ class Afetler(Recommender):
         self._temporal = split.kind == "temporal"
         self._counts = split.train["item_id"].astype(str).value_counts().to_dict()
         mean = float(split.train["rating"].mean()) if data.has_ratings else 1.0
-        self.network = AfetlerNetwork(self.space, self.config, mean, item_id=self.item_id)
+        self.network = build_network(self.space, self.config, mean, item_id=self.item_id)
         self._query_encoder = None
         self.attach_gan(None)
 
@@ -351,7 +352,20 @@ class Afetler(Recommender):
 
     def load(self, directory: str, data: Dataset, split: Split) -> None:
         self._prepare(data, split)
-        self.network.load_weights(os.path.join(directory, "weights")).expect_partial()
+        status = self.network.load_weights(os.path.join(directory, "weights"))
+        status.expect_partial()  # what the checkpoint holds beyond the network (optimizer slots)
+        try:  # every weight that exists before the first call (the fitted extras) has a saved value
+            status.assert_existing_objects_matched()
+        except AssertionError as e:
+            run = os.path.dirname(os.path.normpath(directory))
+            missing = sorted({name.split(":")[0] for name in re.findall(r"<tf.Variable '([^']+)'", str(e))})
+            count = re.search(r"Found (\d+) Python objects", str(e))
+            raise ValueError(
+                f"{directory}: the saved weights do not fit this version's network (no saved value "
+                f"for {count.group(1) if count else 'some'} of its weights, e.g. {', '.join(missing)}): "
+                f"the run was written by an earlier "
+                f"afetler_tf with another layout. Fit it again: python -m afetler_tf.fit --config "
+                f"{os.path.join(run, 'config.json')} --out {run} --overwrite") from None
         if self.network.item_item is not None:  # N is derived: also right for older checkpoints
             self.network.item_item.refresh_item_moment()
         self.attach_gan(new_items.load_gan(self, directory) if self.config.gan.enabled else None)

@@ -39,7 +39,7 @@ def fit_cold_path(model, split) -> dict:
 
 
 def fit_content_bias(model, split, ridge: float = 1.0, exclude=()) -> dict:
-    """Fits the ranking head's :class:`~afetler_tf.layers.content.ContentRegression` to the
+    """Fits the cold-item path's :class:`~afetler_tf.layers.content.ContentRegression` to the
     main effects b_v + o_v (learned bias plus the mean interaction term,
     ``item_offset``, :func:`fit_offsets`) of the warm items (>= ``gan.min_interactions``
     training interactions; minus ``exclude``), each weighted by its training
@@ -47,23 +47,24 @@ def fit_content_bias(model, split, ridge: float = 1.0, exclude=()) -> dict:
     never-trained ids (OOV) and the items below ``gan.min_interactions``
     to it. Returns {"items", "r2"} ({} without a ranking head)."""
     head = model.network.ranking_head
-    if head is None or head.content_bias is None:
+    if head is None or head.cold_items is None:
         return {}
+    cold = head.cold_items
     min_interactions = model.config.gan.min_interactions
     excluded = set(exclude)
     warm = [i for i in warm_items(split.train, min_interactions) if i not in excluded]
     counts = split.train["item_id"].astype(str).value_counts()
     index = head.item_lookup(np.array(warm, object)).numpy()
-    biases = head.item_bias(index).numpy()[:, 0] + head.item_offset.numpy()[index]
+    biases = head.item_bias(index).numpy()[:, 0] + cold.item_offset.numpy()[index]
     rare = [i for i in model.space.item_ids if counts.get(str(i), 0) < min_interactions]
     routed = head.item_lookup(np.array(rare, object)).numpy() if rare else None
-    return head.content_bias.fit(model.space.item_features(warm), biases,
+    return cold.content_bias.fit(model.space.item_features(warm), biases,
                                  weights=counts.reindex(warm).to_numpy(np.float64), ridge=ridge,
                                  routed_index=routed)
 
 
 def fit_user_affinity(model, split, ridge: float = 3.0, exclude=()) -> int:
-    """Sets the ranker's ``user_affinity`` t_u: per user, the ridge
+    """Sets the cold-item path's ``user_affinity`` t_u: per user, the ridge
     regression (penalty ``ridge``, no intercept) of the residuals
     e = rating - mu - b_u - (b_v + o_v) - o_u of the user's rated training
     pairs with warm items (not routed, minus ``exclude``) on the items'
@@ -73,21 +74,21 @@ def fit_user_affinity(model, split, ridge: float = 3.0, exclude=()) -> int:
     vector carries poorly. Run after :func:`fit_offsets`. Returns the
     number of users with a taste (0 without a ranking head)."""
     head = model.network.ranking_head
-    if head is None or head.content_bias is None:
+    if head is None or head.cold_items is None:
         return 0
-    bias = head.content_bias
+    cold = head.cold_items
     rated = split.train[split.train["rating"].notna().to_numpy()
                         & ~split.train["item_id"].astype(str).isin(set(exclude)).to_numpy()]
     items = head.item_lookup(rated["item_id"].astype(str).to_numpy(object)).numpy()
-    warm = ~bias.routed_items(items).numpy()
+    warm = ~cold.routed_items(items).numpy()
     rated, items = rated[warm], items[warm]
     users = head.user_lookup(rated["user_id"].astype(str).to_numpy(object)).numpy()
     residual = (rated["rating"].to_numpy(np.float64) - head.global_mean
                 - head.user_bias(users).numpy()[:, 0].astype(np.float64)
-                - head.item_bias(items).numpy()[:, 0] - head.item_offset.numpy()[items]
-                - head.user_offset.numpy()[users])
+                - head.item_bias(items).numpy()[:, 0] - cold.item_offset.numpy()[items]
+                - cold.user_offset.numpy()[users])
     taste = user_content_ridge(model, rated, residual, ridge)
-    head.user_affinity.assign(taste.astype(np.float32))
+    cold.user_affinity.assign(taste.astype(np.float32))
     return int(np.count_nonzero(np.bincount(users, minlength=len(taste))[1:]))
 
 
@@ -150,23 +151,20 @@ def cold_scales(truth, base, full, taste) -> tuple[float, float]:
 
 
 def fit_offsets(model, split, damping: float = 5.0) -> int:
-    """Sets the ranker's ``user_offset`` and ``item_offset`` from the
+    """Sets the cold-item path's ``user_offset`` and ``item_offset`` from the
     interaction term m = rating - mu - b_u - b_v of the training pairs with
     warm (non-routed) items: o_u = the user's mean m, then o_v = the item's
     mean of m - o_u, both damped toward 0 (sum / (n + ``damping``)).
     Returns the number of users with an offset (0 without a ranking head)."""
     head, net = model.network.ranking_head, model.network
-    if head is None or head.content_bias is None:
+    if head is None or head.cold_items is None:
         return 0
+    cold = head.cold_items
     feats = model.examples(split.train, model.sampling_probabilities)
     items = head.item_lookup(feats["item_id"]).numpy()
-    warm = ~head.content_bias.routed_items(items).numpy()
-    kappa_w = float(head.taste_scale.numpy())
-    head.taste_scale.assign(0.0)  # m without the users' taste (models.taste), if already fitted
-    try:
+    warm = ~cold.routed_items(items).numpy()
+    with without_taste(head):  # m without the users' taste (models.taste), if already fitted
         rating = model.rate_pairs(feats, net.candidate_tower)
-    finally:
-        head.taste_scale.assign(kappa_w)
     users = head.user_lookup(feats["user_id"]).numpy()
     term = (rating - head.global_mean - head.user_bias(users).numpy()[:, 0]
             - head.item_bias(items).numpy()[:, 0])
@@ -176,16 +174,30 @@ def fit_offsets(model, split, damping: float = 5.0) -> int:
         means = sums / (np.bincount(index[warm], minlength=size) + damping)
         means[0] = 0.0  # unknown ids: no offset
         return means
-    user_offset = damped_means(users, term, head.user_offset.shape[0])
-    head.user_offset.assign(user_offset.astype(np.float32))
-    item_offset = damped_means(items, term - user_offset[users], head.item_offset.shape[0])
-    head.item_offset.assign(item_offset.astype(np.float32))
+    user_offset = damped_means(users, term, cold.user_offset.shape[0])
+    cold.user_offset.assign(user_offset.astype(np.float32))
+    item_offset = damped_means(items, term - user_offset[users], cold.item_offset.shape[0])
+    cold.item_offset.assign(item_offset.astype(np.float32))
     return int(np.count_nonzero(np.bincount(users[warm], minlength=len(user_offset))[1:]))
 
 
+@contextlib.contextmanager
+def without_taste(head):
+    """Within: the ranking head's users' taste term off (kappa_w = 0); restored on leaving."""
+    if head.taste is None:
+        yield
+        return
+    kappa_w = float(head.taste.taste_scale.numpy())
+    head.taste.taste_scale.assign(0.0)
+    try:
+        yield
+    finally:
+        head.taste.taste_scale.assign(kappa_w)
+
+
 def fit_interaction_scale(model, split, min_interactions: int = 50) -> dict:
-    """Fits the ranker's ``content_bias.interaction_scale`` (gamma) and
-    ``content_bias.affinity_scale`` (kappa) on simulated cold items
+    """Fits the cold-item path's ``interaction_scale`` (gamma) and
+    ``affinity_scale`` (kappa) on simulated cold items
     (:func:`simulated_cold`, :func:`as_cold`), after :func:`fit_offsets`
     and :func:`fit_user_affinity`, with the content bias and the tastes
     refitted without those items for the fit (:func:`without_items`). A cold
@@ -203,9 +215,9 @@ def fit_interaction_scale(model, split, min_interactions: int = 50) -> dict:
         ``cold_rmse_no_affinity``, ``cold_rmse``); {} without a ranking head.
     """
     head = model.network.ranking_head
-    if head is None or head.content_bias is None:
+    if head is None or head.cold_items is None:
         return {}
-    gamma_var, kappa_var = head.content_bias.interaction_scale, head.content_bias.affinity_scale
+    gamma_var, kappa_var = head.cold_items.interaction_scale, head.cold_items.affinity_scale
     held, rows = simulated_cold(model, split)
     feats, truth = as_cold(model, rows), rows["rating"].to_numpy(np.float64)
     out = {"interaction_scale_interactions": int(len(truth))}

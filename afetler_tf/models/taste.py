@@ -46,17 +46,17 @@ def user_content_ridge(model, frame: pd.DataFrame, residual, ridge: float) -> np
     regressors of the rows' items. Returns (users + 1, width) float64."""
     head = model.network.ranking_head
     users = head.user_lookup(frame["user_id"].astype(str).to_numpy(object)).numpy()
-    design = training.batched(head.content_bias.design, model.space.item_features(
+    design = training.batched(head.cold_items.design, model.space.item_features(
         frame["item_id"].astype(str).to_numpy(object))).astype(np.float64)  # (n, width)
     taste = ridge_per_key(users, design, np.asarray(residual, np.float64),
-                          head.user_taste.shape[0], ridge)
+                          head.user_bias.input_dim, ridge)
     taste[0] = 0.0
     return taste
 
 
 def fit_user_taste(model, split, ridge: float = 10.0, min_interactions: int = 50) -> dict:
-    """Fits the ranking head's ``user_taste`` (on ``split.train``'s rated
-    pairs with trained items) and ``taste_scale`` (on ``split.validation``'s
+    """Fits the ranking head's :class:`~afetler_tf.layers.taste.UserTaste`:
+    ``user_taste`` (on ``split.train``'s rated pairs with trained items) and ``taste_scale`` (on ``split.validation``'s
     rated pairs with trained items). Fewer than ``min_interactions`` such
     validation ratings leave kappa_w at 0 (with a warning).
 
@@ -66,22 +66,22 @@ def fit_user_taste(model, split, ridge: float = 10.0, min_interactions: int = 50
         kappa_w = 0 and at the fitted kappa_w); {} without a ranking head.
     """
     head, net = model.network.ranking_head, model.network
-    if head is None or head.content_bias is None:
+    if head is None or head.taste is None:
         return {}
-    scale = head.taste_scale
+    scale = head.taste.taste_scale
     scale.assign(0.0)
 
     def rated_warm(frame):
         frame = frame[frame["rating"].notna().to_numpy()]
         items = head.item_lookup(frame["item_id"].astype(str).to_numpy(object))
-        return frame[~head.content_bias.routed_items(items).numpy()]
+        return frame[~head.cold_items.routed_items(items).numpy()]
 
     def rate(frame):
         return model.rate_pairs(model.examples(frame, model.sampling_probabilities),
                                 net.candidate_tower)
     train, validation = rated_warm(split.train), rated_warm(split.validation)
     residual = train["rating"].to_numpy(np.float64) - rate(train)
-    head.user_taste.assign(user_content_ridge(model, train, residual, ridge).astype(np.float32))
+    head.taste.user_taste.assign(user_content_ridge(model, train, residual, ridge).astype(np.float32))
     truth = validation["rating"].to_numpy(np.float64)
     out = {"taste_interactions": int(len(truth))}
     if len(truth) < min_interactions:

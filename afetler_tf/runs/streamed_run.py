@@ -157,12 +157,12 @@ def fit_stream(config: Config, folder: str, out_dir: Optional[str] = None,
     if scan.train < batch or scan.validation < 1:
         raise ValueError(f"{folder}: {scan.train} training and {scan.validation} validation "
                          f"records; streaming needs at least one batch ({batch}) of each.")
-    from afetler_tf.models.network import AfetlerNetwork
+    from afetler_tf.models.network import build_network
     mean = scan.rating_sum / scan.rated if scan.rated else 1.0
     if not scan.rated:
         cfg = cfg.replace(afetler={**presets.STREAMED, "ranking_head": False})
     training.set_seed(cfg.train.seed)
-    network = AfetlerNetwork(space, cfg, mean)
+    network = build_network(space, cfg, mean)
     network.compile(optimizer=make_optimizer(cfg.train.optimizer, cfg.train.learning_rate))
     joiner = Joiner(space, scan)
     make = lambda part, size: dataset(files, fmt, joiner, part, buckets, size, skip_bad,  # noqa: E731
