@@ -10,7 +10,7 @@ import pytest
 
 from afetler_tf.config import MODELS, Config
 from afetler_tf.data import make_split
-from afetler_tf.runs import tables as run_data
+from afetler_tf.runs import stored_data as run_data
 from afetler_tf.runs.training_run import load_run, run
 from conftest import write_shop
 

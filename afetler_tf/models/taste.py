@@ -56,8 +56,9 @@ def user_content_ridge(model, frame: pd.DataFrame, residual, ridge: float) -> np
 
 def fit_user_taste(model, split, ridge: float = 10.0, min_interactions: int = 50) -> dict:
     """Fits the ranking head's :class:`~afetler_tf.layers.taste.UserTaste`:
-    ``user_taste`` (on ``split.train``'s rated pairs with trained items) and ``taste_scale`` (on ``split.validation``'s
-    rated pairs with trained items). Fewer than ``min_interactions`` such
+    ``user_taste`` (on ``split.train``'s rated pairs with trained items) and
+    ``taste_scale`` (on ``split.validation``'s rated pairs with trained
+    items). Fewer than ``min_interactions`` such
     validation ratings leave kappa_w at 0 (with a warning).
 
     Returns:

@@ -9,7 +9,7 @@ This is the Python API behind ``python -m afetler_tf.fit``::
 A run directory holds ``config.json`` (the resolved config), ``metrics.json``
 (keyed by protocol, then metric), ``history.json``, ``report.md``, plots and
 ``weights/``, and ``data/``, the tables the model was trained on
-(:mod:`afetler_tf.runs.tables`), so the folder is self-contained: it is
+(:mod:`afetler_tf.runs.stored_data`), so the folder is self-contained: it is
 restored without the data folder, from any directory. Tower models also
 write the item index ``index/item_vectors.npz`` and a run may hold items
 added later (``added_items.csv``; see :mod:`afetler_tf.runs.catalogue`). Every
@@ -36,7 +36,7 @@ from afetler_tf.config import Config
 from afetler_tf.data import Dataset, Split, load_dataset, make_split
 from afetler_tf.evaluation import evaluate, report
 from afetler_tf.models import Recommender, build_model
-from afetler_tf.runs import catalogue, tables
+from afetler_tf.runs import catalogue, stored_data
 from afetler_tf.runs.folder import RunFolder
 
 
@@ -125,7 +125,7 @@ def _fit(model: Recommender, data: Dataset, split: Split, verbose: int,
 def write_run(result: RunResult, out_dir: str) -> None:
     """Writes config, metrics, history, weights, report and plots."""
     os.makedirs(out_dir, exist_ok=True)
-    tables.write(out_dir, result.data, result.split)
+    stored_data.write(out_dir, result.data, result.split)
     folder = RunFolder(out_dir)
     result.config.to_json(folder.config)
     report.write_metrics_json(folder.metrics, result.metrics)
@@ -138,7 +138,7 @@ def write_run(result: RunResult, out_dir: str) -> None:
 
 
 def load_run(run_dir: str, verbose: int = 0) -> RunResult:
-    """Rebuilds a trained run from its directory alone (:mod:`afetler_tf.runs.tables`).
+    """Rebuilds a trained run from its directory alone (:mod:`afetler_tf.runs.stored_data`).
 
     A run written before runs stored their data is rebuilt from
     ``config.data.source`` (reloaded and re-split), with a warning: that is
@@ -150,9 +150,9 @@ def load_run(run_dir: str, verbose: int = 0) -> RunResult:
     """
     folder = RunFolder(run_dir)
     config = Config.from_json(folder.config)
-    stored = tables.read(run_dir)
+    stored = stored_data.read(run_dir)
     if stored is None:
-        warnings.warn(f"{run_dir} predates self-contained runs (no {tables.FOLDER}/ folder): its "
+        warnings.warn(f"{run_dir} predates self-contained runs (no {stored_data.FOLDER}/ folder): its "
                       f"data is reloaded from {config.data.source!r}, which must be unchanged since "
                       f"training (ids are matched by position). Fit the run again to store it.")
         data, split = prepare(config, verbose)
