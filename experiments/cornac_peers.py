@@ -55,7 +55,10 @@ BIVAE_BENCHMARK = {"k": 100, "encoder_structure": [200], "act_fn": "tanh", "like
 
 EASE_GRID = {"lamb": (10.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0), "posB": (True, False)}
 # Cornac's WMF defaults: k 200, lambda 0.01, a 1, b 0.01, lr 1e-3, batch 128, 100 iterations.
-WMF_GRID = {"k": (50, 200), "lambda_u": (0.01, 0.1, 1.0), "b": (0.01, 0.1)}
+# Earlier grids on MovieLens-100k chose their edges on every seed: lambda 1 and b 0.1 of
+# k (50, 200) x lambda (0.01, 0.1, 1) x b (0.01, 0.1); then k 200 (lambda 3, b 0.3 inside) of
+# k (50, 200) x lambda (0.3, 1, 3, 10) x b (0.03, 0.1, 0.3, 1).
+WMF_GRID = {"k": (100, 200, 400), "lambda_u": (1.0, 3.0, 10.0), "b": (0.1, 0.3, 1.0)}
 
 QUICK = {"cornac_bivae": [dict(BIVAE_DEEP_DIVE, n_epochs=5)],
          "cornac_bivae_benchmark": [dict(BIVAE_BENCHMARK, n_epochs=5)],
