@@ -33,6 +33,9 @@ SUITES = {s.name: s for s in (
           "cold.json", ("--suite", "cold")),
     Suite("datasets", "datasets", "every model + iALS on MovieLens-100k (random, temporal) and "
           "five planted synthetic logs, seeds 1-3", "datasets.json, datasets.md"),
+    Suite("peers", "peers", "public peers beside AFETLER on MovieLens-100k, seeds 1-3: Cornac's "
+          "BiVAE, EASE and WMF, implicit's iALS (settings on validation)",
+          "peers.json (rendered with the seeds suite's AFETLER rows)"),
     Suite("gan_select", "gan_select", "NewItemGAN's learning rate and dropout, on validation data",
           "gan_select.json, gan_select.md"),
     Suite("variants", "variants", "named configurations compared on the validation split",

@@ -1,7 +1,8 @@
 """``python -m experiments render``: BENCHMARKS.md from the result store.
 
 The four benchmark suites' files (``benchmarks/{main,seeds,ablation,cold}.json``)
-become tables and charts (:mod:`experiments.benchmark_report`); the sections
+become tables and charts (:mod:`experiments.benchmark_report`), ``peers.json`` a table
+right after the seeds suite's, beside its AFETLER rows (:mod:`experiments.peers_report`); the sections
 the other suites wrote (``benchmarks/<name>.md``: ``datasets``, ``tuning``,
 ``gan_select``, ``export``, then any other alphabetically) are appended as
 they are, their relative image links rebased onto the store's folder. Nothing else is
@@ -16,7 +17,7 @@ import re
 import sys
 from typing import Optional, Sequence
 
-from experiments import store
+from experiments import peers_report, store
 from experiments.benchmark_report import (COLD_MODELS, C_COLUMNS, COLD_TEXT, PROTOCOLS, R_COLUMNS,
                                           T_COLUMNS, ablation_table, afetler_targets, chart,
                                           cold_targets, grouped, item_item_line, load_suites,
@@ -86,8 +87,13 @@ def render(directory: str = store.DIR) -> str:
            "Data: MovieLens-100k, random 80/20 split of interactions, 10% of the training part "
            "held out for validation (early stopping, calibration); test never used for "
            "selection.", "", PROTOCOLS, ""]
+    peers = peers_report.section(directory)  # right after the seeds suite, whose rows it reads
     for name, suite in load_suites(directory).items():
         out += suite_section(directory, name, suite)
+        if name == "seeds" and peers:
+            out, peers = out + [peers, ""], None
+    if peers:
+        out += [peers, ""]
     for path in section_files(directory):
         with open(path, encoding="utf-8") as f:
             out += [rebase_images(f.read().strip(), directory), ""]
