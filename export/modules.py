@@ -20,6 +20,11 @@ list's width) and keeps the best k that are not excluded. A larger k than
 the index can answer (the catalogue size, for ScaNN its re-scored
 candidates, less the excluded items) returns that many; in a batch, every
 row gets the width of the row with the fewest left.
+
+The query and index modules hash the request's history once
+(:class:`HistoryLookup`): its rows in the item lookup serve MCAU (the
+latest ``history_length``) and the item-item channel (all of it), its
+catalogue positions the index's exclusion.
 """
 
 from __future__ import annotations
@@ -29,11 +34,87 @@ import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
 import afetler_tf  # noqa: F401  (Keras-2 set-up before TensorFlow)
+from afetler_tf.layers.towers import HISTORY_INDEX, HISTORY_TABLE
 from afetler_tf.models.item_item_fitting import HISTORY as CHANNEL_HISTORY
 from afetler_tf.models.item_item_fitting import HISTORY_ROWS
 from export.specs import EXCLUDE_KEY, HISTORY_KEYS, K_KEY, InputSpecs
 
 INDEX_KINDS = ("brute_force", "scann")
+
+
+class HistoryLookup(tf.Module):
+    """One hash look-up of a request's history for every part that reads it.
+
+    A table maps each id of ``identifiers`` to its position there and to its
+    row in the model's item lookup (the StringLookup that MCAU's history
+    embedding and the item-item channel share; 0 = OOV), packed in one int64
+    (position << 32 | row). The padding "" and any other id get position
+    n = len(identifiers) (none) and row 0, as the item lookup gives them row
+    0. So one look-up of the (batch, L) history strings gives the rows of
+    MCAU (its latest ``history_length``, with MCAU's per-item table of h
+    computed here once: ``HistoryAttention.item_table``) and of the channel
+    (all of them), and the catalogue positions the index excludes.
+    ("" is left out of the table: a miss costs less than a hit, and most of
+    a padded batch is "".)
+
+    Args:
+        query_tower: The query encoder (a Tower, or a ChannelEncoder around one).
+        identifiers: The ids to map (the index's catalogue); default: the item
+            lookup's vocabulary.
+
+    Raises:
+        ValueError: "" among the identifiers, or MCAU and the channel with
+            different item vocabularies.
+    """
+
+    def __init__(self, query_tower: tf.keras.Model, identifiers=None):
+        super().__init__(name="history_lookup")
+        tower = getattr(query_tower, "encoder", query_tower)
+        attention = getattr(tower, "history", None)
+        channel = getattr(query_tower, "channel", None)
+        lookups = ([attention.item_features.id_lookup] if attention is not None else []) + \
+            ([channel.item_lookup] if channel is not None else [])
+        if identifiers is None:
+            identifiers = lookups[0].get_vocabulary()[1:] if lookups else []
+        identifiers = np.asarray(identifiers, object).astype(str)
+        if (identifiers == "").any():
+            raise ValueError('"" is the history padding, not an item id; drop it from the catalogue.')
+        self.size = len(identifiers)
+        rows = np.zeros(self.size, np.int64)
+        if lookups and self.size:
+            keys = tf.constant(identifiers, tf.string)
+            rows = lookups[0](keys).numpy().astype(np.int64)
+            if any(not np.array_equal(other(keys).numpy(), rows) for other in lookups[1:]):
+                raise ValueError("MCAU's history embedding and the item-item channel look items up in "
+                                 "different vocabularies; the export expects one.")
+        self.attention = attention is not None
+        self.channel = channel is not None
+        # MCAU's h of every vocabulary item (constant in an export)
+        self.item_vectors = None if attention is None else tf.Variable(
+            attention.item_table(), trainable=False, name="history_item_table")
+        packed = (np.arange(self.size, dtype=np.int64) << 32) | rows
+        self.table = tf.lookup.StaticHashTable(tf.lookup.KeyValueTensorInitializer(
+            tf.constant(identifiers, tf.string), tf.constant(packed, tf.int64)),
+            tf.constant(self.size << 32, tf.int64))
+
+    def lookup(self, ids):
+        """(batch, L) str -> (positions, rows), each (batch, L) int64:
+        positions in ``identifiers`` (n: none) and rows of the item lookup (0: OOV)."""
+        packed = self.table.lookup(ids)
+        return tf.bitwise.right_shift(packed, 32), tf.bitwise.bitwise_and(packed, 0xFFFFFFFF)
+
+    def with_rows(self, prepared: dict, rows, cut) -> dict:
+        """``prepared`` (``InputSpecs.prepare_with_history``) plus the history's
+        ``rows`` (:meth:`lookup`, of the whole history) under the keys the
+        towers read instead of looking the ids up again; ``cut``: the cut of
+        MCAU's history (``prepare_with_history``)."""
+        out = dict(prepared)
+        if self.channel and CHANNEL_HISTORY in out:
+            out[HISTORY_ROWS] = rows  # the whole history (item_item.ChannelEncoder)
+        if self.attention and HISTORY_KEYS[0] in out:
+            out[HISTORY_INDEX] = cut(rows, tf.constant(0, rows.dtype))  # MCAU's part
+            out[HISTORY_TABLE] = self.item_vectors
+        return out
 
 
 class QueryModule(tf.Module):
@@ -43,10 +124,14 @@ class QueryModule(tf.Module):
         super().__init__(name="query")
         self.query_tower = query_tower
         self._inputs = inputs
+        self.history = HistoryLookup(query_tower) if inputs.history else None
         self.serve = tf.function(self._serve, input_signature=[inputs.query])
 
     def _serve(self, features):
-        return {"embedding": self.query_tower(self._inputs.prepare(features))}  # (batch, d)
+        prepared, whole, cut = self._inputs.prepare_with_history(features)
+        if self.history is not None and whole is not None:
+            prepared = self.history.with_rows(prepared, self.history.lookup(whole)[1], cut)
+        return {"embedding": self.query_tower(prepared)}  # (batch, d)
 
 
 class CandidateModule(tf.Module):
@@ -66,13 +151,14 @@ class IndexModule(tf.Module):
     """Raw user features (+ history) and k -> the top-k catalogue items.
 
     Ids are matched by catalogue position: one hash look-up of the history
-    serves the exclusion and the item-item channel (whose rows are gathered
-    from the positions). Exact search (``vectors`` given, the "brute_force"
-    index) scores the whole catalogue, sets the excluded items' scores to
-    -inf and takes the top k. An approximate index (a ScaNN layer) is asked
-    for k + E items, of which the best k not excluded are kept (found by a
-    binary search in each row's sorted excluded positions: nothing of the
-    catalogue's size per request).
+    (:class:`HistoryLookup`) serves MCAU, the item-item channel and the
+    exclusion. Exact search (``vectors`` given, the "brute_force" index)
+    scores the whole catalogue, sets the excluded items' scores to -inf (a
+    (batch, n) mask counted from the positions) and takes the top k. An
+    approximate index (a ScaNN layer) is asked for k + E items, of which
+    the best k not excluded are kept (found by a binary search in each
+    row's sorted excluded positions: nothing of the catalogue's size per
+    request).
 
     Args:
         query_tower: The trained query tower.
@@ -98,65 +184,57 @@ class IndexModule(tf.Module):
             self.candidates = tf.Variable(np.asarray(vectors, np.float32), trainable=False,
                                           name="candidates")  # (n, d)
             self.identifiers = tf.Variable(identifiers, trainable=False, name="identifiers")
-        # catalogue id -> position (-1: not in the catalogue, padding "")
-        self.positions = tf.lookup.StaticHashTable(tf.lookup.KeyValueTensorInitializer(
-            tf.constant(identifiers, tf.string), tf.range(len(identifiers), dtype=tf.int64)), -1)
-        # position + 1 -> the item-item channel's row (0: none)
-        channel = getattr(query_tower, "channel", None) if inputs.item_item else None
-        self.channel_rows = None if channel is None else tf.Variable(np.concatenate(
-            [[0], channel.item_lookup(tf.constant(identifiers, tf.string)).numpy()]).astype(np.int32),
-            trainable=False, name="channel_rows")  # (n + 1,)
+        # catalogue id -> (position, row of the item lookup); n: not in the catalogue, padding ""
+        self.history = HistoryLookup(query_tower, identifiers)
         self._inputs = inputs
         self.serve = tf.function(self._serve, input_signature=[inputs.index])
         self.serve_exclude = tf.function(self._serve_exclude, input_signature=[inputs.index_exclude])
 
     def _serve(self, features):
-        if HISTORY_KEYS[0] in features:  # exclude the whole history as sent, looked up once
-            history = self.positions.lookup(features[HISTORY_KEYS[0]])  # (batch, L)
-            return self._top_k(features, history, history)
-        empty = tf.zeros([tf.shape(features["user_id"])[0], 0], tf.int64)
-        return self._top_k(features, empty)
+        prepared, whole, cut = self._inputs.prepare_with_history(features)
+        if whole is None:  # no history input: nothing to exclude
+            return self._top_k(prepared, tf.zeros([tf.shape(prepared["user_id"])[0], 0], tf.int64))
+        positions, rows = self.history.lookup(whole)  # the whole history as sent, looked up once
+        return self._top_k(self.history.with_rows(prepared, rows, cut), positions)
 
     def _serve_exclude(self, features):
-        excluded = self.positions.lookup(features[EXCLUDE_KEY])  # (batch, E)
-        return self._top_k({k: v for k, v in features.items() if k != EXCLUDE_KEY}, excluded)
+        prepared, whole, cut = self._inputs.prepare_with_history(features)
+        excluded = self.history.lookup(prepared.pop(EXCLUDE_KEY))[0]  # (batch, E)
+        if whole is not None:
+            prepared = self.history.with_rows(prepared, self.history.lookup(whole)[1], cut)
+        return self._top_k(prepared, excluded)
 
-    def _top_k(self, features, excluded, history=None):
+    def _top_k(self, prepared, excluded):
         """The best k items whose positions are not in ``excluded`` (batch, E)
-        int64, -1 = padding or not an item; ``history``: the request's history
-        as positions, where already looked up (module docstring)."""
-        k = features[K_KEY]
+        int64, n (the catalogue size) = padding or not an item (module docstring)."""
+        k = prepared[K_KEY]
         check = tf.debugging.assert_positive(k, message="k must be >= 1")
         with tf.control_dependencies([check]):
             k = tf.minimum(k, self._most)
-        features = self._inputs.prepare(features)
-        if self.channel_rows is not None and CHANNEL_HISTORY in features:
-            if history is None:
-                history = self.positions.lookup(features[CHANNEL_HISTORY])
-            features[HISTORY_ROWS] = tf.gather(self.channel_rows, history + 1)
-        p_u = self.query_tower(features)  # (batch, d)
+        p_u = self.query_tower(prepared)  # (batch, d)
         if self.index is None:
             return self._exact(p_u, k, excluded)
         return self._approximate(p_u, k, excluded)
 
     def _exact(self, p_u, k, excluded):
         scores = tf.matmul(p_u, self.candidates, transpose_b=True)  # (batch, n)
-        at = tf.where(excluded >= 0)  # (m, 2): (row, column of excluded) of the known items
-        cells = tf.stack([at[:, 0], tf.gather_nd(excluded, at)], axis=1)  # (row, catalogue position)
-        scores = tf.tensor_scatter_nd_update(  # -inf at the excluded items (repeats are harmless)
-            scores, cells, tf.fill(tf.shape(cells)[:1], tf.constant(-np.inf)))
-        gone = tf.reduce_max(tf.reduce_sum(tf.cast(tf.math.is_inf(scores), tf.int32), axis=1))
-        scores, top = tf.math.top_k(scores, k=tf.minimum(k, self._size - gone))
-        return {"item_ids": tf.gather(self.identifiers, top), "scores": scores}
+        if excluded.shape[1] != 0:  # -inf added at the excluded items (positions >= n are none)
+            scores += tf.raw_ops.DenseBincount(  # (batch, n): the -inf of each excluded position
+                input=excluded, size=tf.constant(self._size, tf.int64),
+                weights=tf.fill(tf.shape(excluded), tf.constant(-np.inf)), binary_output=False)
+        scores, top = tf.math.top_k(scores, k=k)  # k <= n; -inf (excluded) sort last
+        left = tf.reduce_min(tf.reduce_sum(tf.cast(tf.not_equal(scores, -np.inf), tf.int32), axis=1))
+        return {"item_ids": tf.gather(self.identifiers, top[:, :left]), "scores": scores[:, :left]}
 
     def _approximate(self, p_u, k, excluded):
-        # Each row's excluded positions, sorted, -1 (matches nothing) appended.
-        banned = tf.sort(tf.concat([excluded, -tf.ones_like(excluded[:, :1])], axis=1), axis=1)
-        known = tf.reduce_max(tf.reduce_sum(tf.cast(banned >= 0, tf.int32), axis=1))
+        # Each row's excluded positions, sorted, n (matches no item) appended.
+        none = tf.constant(self._size, tf.int64)
+        banned = tf.sort(tf.concat([excluded, tf.fill([tf.shape(excluded)[0], 1], none)], axis=1), axis=1)
+        known = tf.reduce_max(tf.reduce_sum(tf.cast(banned < none, tf.int32), axis=1))
         scores, ids = self.index(p_u, k=tf.minimum(k + known, self._most))  # (batch, wide)
-        found = self.positions.lookup(ids)  # (batch, wide)
+        found = self.history.lookup(ids)[0]  # (batch, wide)
         at = tf.minimum(tf.searchsorted(banned, found), tf.shape(banned)[1] - 1)
-        dropped = tf.equal(tf.gather(banned, at, batch_dims=1), found) & (found >= 0)
+        dropped = tf.equal(tf.gather(banned, at, batch_dims=1), found) & (found < none)
         k = tf.minimum(k, tf.reduce_min(tf.reduce_sum(tf.cast(~dropped, tf.int32), axis=1)))
         # Stable: the kept items keep their order (rank by position among the not excluded).
         position = tf.where(dropped, tf.shape(ids)[1], tf.range(tf.shape(ids)[1])[None, :])

@@ -64,18 +64,28 @@ def check_consistent(features: dict) -> dict:
     tensors depend on the checks (so they run before anything reads them).
     """
     features = {n: tf.convert_to_tensor(t) for n, t in features.items()}
-    batched = {n: t for n, t in features.items() if t.shape.rank is None or t.shape.rank >= 1}
+    batched = [n for n, t in features.items() if t.shape.rank is None or t.shape.rank >= 1]
+    shapes = {}  # one ShapeN per dtype, not a Shape per input (the graph runs per request: few ops)
+    for dtype in dict.fromkeys(features[n].dtype for n in batched):
+        names = [n for n in batched if features[n].dtype == dtype]
+        shapes.update(zip(names, tf.shape_n([features[n] for n in names])))
     checks = []
     if len(batched) > 1:
-        sizes = tf.stack([tf.shape(t, out_type=tf.int64)[0] for t in batched.values()])
+        ranks = [features[n].shape.rank for n in batched]
+        if None in ranks:
+            sizes = tf.stack([shapes[n][0] for n in batched])
+        else:  # each input's dim 0, picked out of the concatenated shapes at once
+            sizes = tf.gather(tf.concat([shapes[n] for n in batched], 0), np.cumsum([0] + ranks[:-1]))
         data = ["Inputs must share one batch size (dim 0):"]
-        for name, t in batched.items():
-            data += [name, tf.shape(t)]
+        for name in batched:
+            data += [name, shapes[name]]
         checks.append(tf.debugging.Assert(tf.reduce_all(tf.equal(sizes, sizes[0])), data, summarize=8))
     if all(k in features for k in HISTORY_KEYS):
-        ids, ratings = (tf.shape(features[k]) for k in HISTORY_KEYS)
-        same = tf.logical_and(tf.equal(tf.size(ids), tf.size(ratings)),
-                              tf.reduce_all(tf.equal(ids, ratings)))
+        ids, ratings = (shapes[k] if k in shapes else tf.shape(features[k]) for k in HISTORY_KEYS)
+        ranks = [features[k].shape.rank for k in HISTORY_KEYS]
+        same = tf.reduce_all(tf.equal(ids, ratings))
+        if ranks[0] is None or ranks[0] != ranks[1]:  # (static ranks of the signatures: equal)
+            same = tf.logical_and(tf.equal(tf.size(ids), tf.size(ratings)), same)
         checks.append(tf.debugging.Assert(same, [
             f"{HISTORY_KEYS[0]} and {HISTORY_KEYS[1]} must have one shape (batch, L):",
             HISTORY_KEYS[0], ids, HISTORY_KEYS[1], ratings], summarize=8))
@@ -147,17 +157,31 @@ class InputSpecs:
 
     def prepare(self, features: dict) -> dict:
         """Graph-side clean-up of a request (module docstring); returns a new dict."""
+        return self.prepare_with_history(features)[0]
+
+    def prepare_with_history(self, features: dict) -> tuple:
+        """:meth:`prepare`, plus what a caller that looks the history up itself
+        (``export.modules.HistoryLookup``) needs: the request's whole
+        ``history_item_ids`` as sent (checked, before the cut) and ``cut``,
+        the function that cuts a (batch, L) tensor as MCAU's history was cut
+        (``cut(values, padding)``); (None, None) without a history input."""
         out = check_consistent(features)  # batch sizes and history lengths agree, or a clear error
         for name, spec in {**self.user, **self.item}.items():
             if name in out and spec.dtype == tf.float32:
                 out[name] = tf.where(tf.math.is_nan(out[name]), tf.constant(MISSING, tf.float32), out[name])
-        if self.history and HISTORY_KEYS[0] in out:
-            if self.item_item:
-                out[CHANNEL_HISTORY] = out["history_item_ids"]  # whole, as sent (module docstring)
-            ids = out["history_item_ids"][:, :self.history_length]  # (batch, L)
-            ratings = out["history_ratings"][:, :self.history_length]
-            pad = tf.maximum(1 - tf.shape(ids)[1], 0)  # L = 0 -> one padding column
-            out["history_item_ids"] = tf.pad(ids, [[0, 0], [0, pad]], constant_values="")
-            ratings = tf.pad(ratings, [[0, 0], [0, pad]])
-            out["history_ratings"] = tf.where(tf.math.is_nan(ratings), 0.0, ratings)
-        return out
+        if not (self.history and HISTORY_KEYS[0] in out):
+            return out, None, None
+        whole = out["history_item_ids"]
+        if self.item_item:
+            out[CHANNEL_HISTORY] = whole  # whole, as sent (module docstring)
+        # The latest history_length entries (MCAU's training cap); L = 0 -> one padding column
+        pad = tf.cast(tf.equal(tf.shape(whole)[1], 0), tf.int32)
+        paddings = tf.stack([tf.zeros([2], tf.int32), tf.stack([0, pad])])
+
+        def cut(values, padding):
+            return tf.pad(values[:, :self.history_length], paddings, constant_values=padding)
+
+        out["history_item_ids"] = cut(whole, "")
+        ratings = cut(out["history_ratings"], 0.0)
+        out["history_ratings"] = tf.where(tf.math.is_nan(ratings), 0.0, ratings)
+        return out, whole, cut

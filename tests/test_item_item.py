@@ -106,6 +106,23 @@ def test_the_channel_reads_q_u_from_the_history_by_hand():
     assert channel.query_from_history(p_u[:1], tf.constant([["j"]])).shape == (1, 3)
 
 
+def test_binary_counts_by_hand():
+    """1 where a row holds the value (repeats once), values >= size left out, int32 or int64."""
+    from afetler_tf.layers.item_item import binary_counts
+
+    values = [[0, 2, 2, 5, 7], [1, 1, 1, 1, 1]]
+    expected = [[1, 0, 1, 0, 0, 1], [0, 1, 0, 0, 0, 0]]
+    for dtype in (tf.int32, tf.int64):
+        out = binary_counts(tf.constant(values, dtype), 6)
+        assert out.dtype == tf.float32
+        np.testing.assert_array_equal(out.numpy(), expected)
+    assert binary_counts(tf.zeros([2, 0], tf.int64), 3).numpy().tolist() == [[0, 0, 0]] * 2
+    # What query_from_history used before: tf.math.bincount with a fixed size.
+    rows = tf.constant([[3, 0, 3, 1], [2, 2, 0, 0]])
+    np.testing.assert_array_equal(binary_counts(rows, 4).numpy(), tf.math.bincount(
+        rows, minlength=4, maxlength=4, binary_output=True, axis=-1, dtype=tf.float32).numpy())
+
+
 def test_the_query_encoder_reads_the_whole_history_like_the_fitted_table(trained, tiny_split):
     model, _ = trained
     users = list(tiny_split.train.user_id.unique()[:6])

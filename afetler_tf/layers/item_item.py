@@ -52,6 +52,16 @@ def _lookup(vocabulary: list) -> tf.keras.layers.Layer:
     return tf.keras.layers.IntegerLookup(vocabulary=vocabulary, num_oov_indices=1)
 
 
+def binary_counts(values, size: int):
+    """(batch, L) int32/int64 in [0, ...) -> (batch, size) float32, 1 where
+    the row holds the value (once or more), 0 elsewhere; values >= ``size``
+    are left out. ``tf.math.bincount(..., axis=-1, binary_output=True)`` with
+    a fixed size, without its pass over the values for their maximum."""
+    values = tf.convert_to_tensor(values)
+    return tf.raw_ops.DenseBincount(input=values, size=tf.constant(size, values.dtype),
+                                    weights=tf.zeros([0], tf.float32), binary_output=True)
+
+
 @tf.keras.utils.register_keras_serializable(package="afetler_tf")
 class ItemItemChannel(tf.keras.layers.Layer):
     """The item-item channel of the retrieval score (module docstring).
@@ -138,9 +148,7 @@ class ItemItemChannel(tf.keras.layers.Layer):
     def query_from_rows(self, p_u, rows):
         """:meth:`query_from_history` with the history already looked up:
         ``rows`` (batch, L) int, the item tables' rows (0 = unknown / padding)."""
-        n = self.history_table.shape[0]
-        x = tf.math.bincount(tf.cast(rows, tf.int32), minlength=n, maxlength=n, binary_output=True,
-                             axis=-1, dtype=tf.float32)  # (b, n): x_u, each item once
+        x = binary_counts(rows, self.history_table.shape[0])  # (b, n): x_u, each item once
         return self.query_from_q(p_u, tf.matmul(x, self.history_table))  # row 0 of W is zero
 
     def query_from_q(self, p_u, q):

@@ -15,6 +15,11 @@ from typing import Sequence
 import numpy as np
 import tensorflow as tf
 
+# Optional history inputs of HistoryAttention (``call``): the history already
+# looked up, and the per-item table of h computed once.
+HISTORY_INDEX = "history_item_index"  # (batch, L) int: rows of the item lookup (0: OOV / padding)
+HISTORY_TABLE = "history_item_table"  # (n_items + 1, e) float: HistoryAttention.item_table()
+
 
 def mlp(units: Sequence[int], name: str, dropout: float = 0.0) -> tf.keras.Sequential:
     """ReLU MLP whose last layer is linear (the tower output)."""
@@ -109,9 +114,7 @@ class HistoryAttention(tf.keras.layers.Layer):
         """
         index = self.item_features.id_lookup(item_ids)
         if categories is None:  # h of every vocabulary item once, then one gather
-            table = (self.item_features.id_embedding(tf.range(tf.shape(self._categories)[0]))
-                     + self.item_features.embed_categories(self._categories))  # (n_items + 1, e)
-            return tf.gather(table, index), tf.gather(self._categories, index), index
+            return tf.gather(self.item_table(), index), tf.gather(self._categories, index), index
         multi_hot = self.item_features.categories_multi_hot(categories)
         e_id = self.item_features.id_embedding(index) * tf.cast(index > 0, tf.float32)[..., None]
         return e_id + self.item_features.embed_categories(multi_hot), multi_hot, index
@@ -122,10 +125,27 @@ class HistoryAttention(tf.keras.layers.Layer):
         liked = tf.logical_or(ratings >= self._like, ratings <= 0.0)  # <= 0: implicit data
         return tf.where(liked, 0, tf.where(ratings >= self._like - 1.0, 1, 2))
 
+    def item_table(self):
+        """h (without the channel part) of every item of the vocabulary,
+        (n_items + 1, e); row 0: the OOV id (no category)."""
+        return (self.item_features.id_embedding(tf.range(tf.shape(self._categories)[0]))
+                + self.item_features.embed_categories(self._categories))
+
     def call(self, inputs, query):
+        """``inputs``: ``history_item_ids`` and ``history_ratings`` (class
+        docstring); optionally ``inputs[HISTORY_INDEX]``, the ids' rows in the
+        item lookup (batch, L) int, where a caller has looked them up already
+        (an exported index: one look-up of the history for every use), and
+        ``inputs[HISTORY_TABLE]``, :meth:`item_table` computed once (an export's
+        constant). Either gives the same h as the ids alone."""
         ids = inputs["history_item_ids"]
-        h, multi_hot, index = self.encode(ids)  # (batch, L, e), (batch, L, K), (batch, L)
-        mask = tf.not_equal(ids, "")  # (batch, L)
+        if HISTORY_INDEX in inputs:
+            index = inputs[HISTORY_INDEX]  # (batch, L)
+            table = inputs[HISTORY_TABLE] if HISTORY_TABLE in inputs else self.item_table()
+            h, multi_hot = tf.gather(table, index), tf.gather(self._categories, index)
+        else:
+            h, multi_hot, index = self.encode(ids)  # (batch, L, e), (batch, L, K), (batch, L)
+        mask = tf.strings.length(ids) > 0  # (batch, L): not "" (a tenth of the cost of comparing strings)
         channel_ids = self.channel_ids(tf.cast(inputs["history_ratings"], tf.float32), index)
         in_channel = tf.logical_and(channel_ids >= 0, channel_ids < self._num_channels)
         # One-hot times the (C + 1, e) table: its gradient is one small matmul
