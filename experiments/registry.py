@@ -44,6 +44,8 @@ SUITES = {s.name: s for s in (
           "tuning.json, tuning.md"),
     Suite("export", "export_bench", "latency of the exported retrieval index (and ScaNN recall)",
           "export.json, export.md"),
+    Suite("index_ab", "index_ab", "interleaved latency of exported indexes (e.g. two commits' exports)",
+          "nothing (prints the ratios)"),
     Suite("feedback", "feedback", "protocol F replay: feedback loop vs frozen model, marketing",
           "feedback.json, feedback.md (with --benchmark)"),
     Suite("scale", "scale_bench", "streamed training throughput and peak memory vs log size",

@@ -44,3 +44,16 @@ def test_targets_per_serving_variant():
     assert lines[1] == ("- ML-100k BruteForce + XLA + inter-op 1, 1 request p50 0.86 ms (<= 1 ms: met); "
                         "batch 256 p50 4.70 ms (<= 5 ms: met)")
     assert lines[2] == "- 1M ScaNN, 1 request p50 1.20 ms, recall@10 0.960 (met)"
+
+
+def test_index_ab_interleaves_and_reverses_the_order():
+    from experiments.index_ab import interleaved
+    order = []
+
+    def measure(name):
+        order.append(name)
+        return (len(order), 10.0 * len(order))
+    result = interleaved({"a": "a", "b": "b"}, 3, measure)
+    assert order == ["a", "b", "b", "a", "a", "b"]
+    np.testing.assert_allclose(result["a"], [4.0, 40.0])  # median of calls 1, 4, 5
+    np.testing.assert_allclose(result["b"], [3.0, 30.0])  # median of calls 2, 3, 6
