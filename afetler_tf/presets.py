@@ -26,6 +26,7 @@ ABLATIONS = {
     "in-batch softmax": {"negatives": "batch"},
     "no fusion": {"fusion": False},
     "no MCAU": {"mcau": False},
+    "no target attention": {"target_attention": False},
     "no attention loss": {"attention_weight": 0.0},
     "no category alignment": {"category_alignment_weight": 0.0},
     "no ranking head": {"ranking_head": False},

@@ -3,6 +3,7 @@
     python -m experiments datasets                                  # the whole suite
     python -m experiments datasets --datasets taste popularity --models ease ials afetler
     python -m experiments datasets --seeds 1 --quick --out /tmp/bench   # tiny, for tests
+    python -m experiments datasets --ablation --seeds 1 2 --datasets taste popularity
 
 Datasets (:data:`DATASETS`; the synthetic ones are :mod:`experiments.synthetic_logs`):
 
@@ -31,6 +32,14 @@ is not run again (a failed run is retried). ``OUT/datasets.md`` is the
 rendered section (:mod:`experiments.datasets_report`); ``python -m experiments
 render`` puts it into BENCHMARKS.md.
 
+``--ablation [LABEL ...]``: also AFETLER without each component
+(:data:`afetler_tf.presets.ABLATIONS`, by label; default: every one but "full"
+and "no ranking head", whose loss of the rating output is not in doubt), as
+models named ``afetler[LABEL]`` beside the full model's ``afetler`` rows; the
+report's ablation table gives each variant's change against the full model on
+every data set (issue 19, item 3: a component that helps nowhere is off by
+default).
+
 ``--quick``: synthetic logs of 300 users and 5,000 interactions (MovieLens:
 its first 300 users), 2 epochs (GAN: 1), iALS on a 2-point grid, seed 1 by
 default; for tests, never for figures.
@@ -53,6 +62,7 @@ SECTION = "datasets.md"
 MODELS = ("popularity", "mf", "deepfm", "ease", "ials", "two_tower", "afetler")
 RATING_MODELS = ("mf", "deepfm")  # need a rating on every interaction
 SEEDS = (1, 2, 3)
+SUITE_ABLATIONS_SKIPPED = ("full", "no ranking head")  # --ablation's default leaves these out
 QUICK_USERS = 300  # MovieLens under --quick: the interactions of its first 300 users
 QUICK_OVERRIDES = {"train": {"epochs": 2}, "mf": {"epochs": 2}, "deepfm": {"epochs": 2},
                    "gan": {"epochs": 1}}
@@ -111,6 +121,10 @@ def parse_args(argv):
     p.add_argument("--datasets", nargs="+", default=None, choices=list(DATASETS),
                    help="default: all (with --quick: the synthetic ones)")
     p.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
+    p.add_argument("--ablation", nargs="*", default=None, metavar="LABEL",
+                   help="also AFETLER without each component (labels of "
+                        "afetler_tf.presets.ABLATIONS; none given: all but "
+                        f"{' and '.join(map(repr, SUITE_ABLATIONS_SKIPPED))})")
     p.add_argument("--seeds", nargs="+", type=int, default=None,
                    help=f"default: {' '.join(map(str, SEEDS))} (with --quick: 1)")
     p.add_argument("--out", default=store.DIR, help="where datasets.json and datasets.md go")
@@ -120,12 +134,32 @@ def parse_args(argv):
     return p.parse_args(argv)
 
 
+def ablation_model(label: str) -> str:
+    """The suite's model name of AFETLER without one component (``afetler[LABEL]``)."""
+    from afetler_tf.presets import ABLATIONS
+    if label not in ABLATIONS:
+        raise ValueError(f"unknown ablation {label!r}; known: {', '.join(ABLATIONS)}")
+    return f"afetler[{label}]"
+
+
+def ablation_label(model: str) -> Optional[str]:
+    """The ablation label of a suite model name (None: not an ablation)."""
+    if model.startswith("afetler[") and model.endswith("]"):
+        return model[len("afetler["):-1]
+    return None
+
+
 def model_config(model: str, dataset: str, seed: int, quick: bool = False):
     """The ``afetler_tf`` Config of a run (iALS: only its seeds are read; its model field
-    says popularity, as Config cannot name a model outside the registry)."""
+    says popularity, as Config cannot name a model outside the registry; ``afetler[LABEL]``:
+    AFETLER with the ablation's switches)."""
     from afetler_tf.config import Config
+    from afetler_tf.presets import ABLATIONS
     spec = DATASETS[dataset]
-    config = Config(model="popularity" if model == "ials" else model)
+    label = ablation_label(model)
+    config = Config(model="afetler" if label else "popularity" if model == "ials" else model)
+    if label:
+        config = config.replace(afetler=ABLATIONS[label])
     config = config.replace(data={"seed": seed, "source": spec.name, "split": spec.split},
                             train={"seed": seed})
     return config.replace(**QUICK_OVERRIDES) if quick else config
@@ -152,7 +186,19 @@ def run_one(model: str, dataset: str, seed: int, data, quick: bool, verbose: int
     result = run(config, verbose=verbose, data=data)
     return {"model": model, "config": config.to_dict(), "metrics": result.metrics,
             "fit_seconds": result.fit_seconds, "wall_seconds": result.wall_seconds,
-            "epochs": _epochs(result.history), "split": split_stats(result.split)}
+            "epochs": _epochs(result.history), "stages": stage_epochs(result.history),
+            "split": split_stats(result.split)}
+
+
+STAGE_LOSSES = (("joint", "", "loss"), ("ranking", "ranking/", "ranking/loss"),
+                ("gan", "gan/", "gan/d_loss"))
+
+
+def stage_epochs(history: dict) -> dict:
+    """Per early-stopped training stage of a fit's history: epochs run and the best epoch
+    (evidence for the stages' patience; a model without stages: {})."""
+    return {stage: {"epochs": len(history[key]), "best_epoch": history.get(prefix + "best_epoch")}
+            for stage, prefix, key in STAGE_LOSSES if isinstance(history.get(key), list)}
 
 
 def _run_ials(config, data, quick: bool, verbose: int) -> dict:
@@ -274,7 +320,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     datasets = args.datasets or [n for n in DATASETS
                                  if not (args.quick and n.startswith("ml100k"))]
     seeds = args.seeds or ([1] if args.quick else list(SEEDS))
-    payload = run_suite(datasets, args.models, seeds, args.out, args.quick, args.data_seed,
+    models = list(args.models)
+    if args.ablation is not None:
+        from afetler_tf.presets import ABLATIONS
+        labels = args.ablation or [a for a in ABLATIONS if a not in SUITE_ABLATIONS_SKIPPED]
+        models += [ablation_model(label) for label in labels]
+    payload = run_suite(datasets, models, seeds, args.out, args.quick, args.data_seed,
                         args.verbose)
     print(f"{payload['ran']} run(s); wrote {store.path(NAME, args.out)} and "
           f"{store.path(SECTION, args.out)} (python -m experiments render: BENCHMARKS.md)")

@@ -4,7 +4,10 @@ Formatting only: every figure comes from the suite's JSON (``datasets.json``,
 keyed dataset -> model -> seed). One table per data set (mean ± std over the
 seeds) and a summary of AFETLER's ratio to the best other model per metric:
 the rating metrics against the best of :data:`RATING_RIVALS`, the top-N ones
-against the best of :data:`TOPN_RIVALS`.
+against the best of :data:`TOPN_RIVALS`. Ablation rows (models named
+``afetler[LABEL]``, ``--ablation``) are left out of those tables and get their
+own: each variant's change against the full model per data set, over the seeds
+both have.
 """
 
 from __future__ import annotations
@@ -51,6 +54,68 @@ def _cell(values: list, digits: int = 4) -> str:
 def _ordered(models: dict) -> list:
     return ([m for m in MODEL_ORDER if m in models]
             + sorted(m for m in models if m not in MODEL_ORDER))
+
+
+def _is_ablation(model: str) -> bool:
+    return model.startswith("afetler[")
+
+
+def _without_ablations(runs: dict) -> dict:
+    return {name: {m: r for m, r in models.items() if not _is_ablation(m)}
+            for name, models in runs.items()}
+
+
+ABLATION_METRICS = (("T", "ndcg@10", "NDCG@10"), ("R", "rmse", "RMSE"))
+
+
+def ablation_change(models: dict, variant: str, protocol: str, metric: str) -> tuple:
+    """(variant's mean - full model's mean over the seeds both finished, the full model's std
+    over all its seeds (the spread of one run), how many seeds compared) or (None, None, 0)."""
+    full, other = models.get("afetler", {}), models.get(variant, {})
+    seeds = sorted(s for s in full if s in other and "metrics" in full[s] and "metrics" in other[s]
+                   and metric in full[s]["metrics"].get(protocol, {})
+                   and metric in other[s]["metrics"].get(protocol, {}))
+    if not seeds:
+        return None, None, 0
+    a = np.array([full[s]["metrics"][protocol][metric] for s in seeds])
+    b = np.array([other[s]["metrics"][protocol][metric] for s in seeds])
+    spread = np.std(_values(full, protocol, metric))
+    return float(b.mean() - a.mean()), float(spread), len(seeds)
+
+
+def ablation_tables(runs: dict) -> list:
+    """Per metric, one table: a row per ablation variant, a column per data set; a cell is the
+    change against the full model (seeds both have; ``*``: larger than the full model's std
+    over its seeds, in the harmful direction when the component is removed)."""
+    from afetler_tf.presets import ABLATIONS
+    found = {m for models in runs.values() for m in models if _is_ablation(m)}
+    variants = ([f"afetler[{a}]" for a in ABLATIONS if f"afetler[{a}]" in found]
+                + sorted(found - {f"afetler[{a}]" for a in ABLATIONS}))
+    if not variants:
+        return []
+    names = [n for n, models in runs.items() if any(v in models for v in variants)]
+    out = []
+    for protocol, metric, title in ABLATION_METRICS:
+        lower = next(low for p, m, _, low in METRICS if (p, m) == (protocol, metric))
+        lines = [f"{title}, change against the full model (variant - full):", "",
+                 "| variant | " + " | ".join(names) + " |", "|" + "---|" * (len(names) + 1)]
+        full_cells = []
+        for n in names:
+            v = _values(runs[n].get("afetler", {}), protocol, metric)
+            full_cells.append(_cell(v))
+        lines.append("| full (value) | " + " | ".join(full_cells) + " |")
+        for variant in variants:
+            cells = []
+            for n in names:
+                change, std, k = ablation_change(runs[n], variant, protocol, metric)
+                if change is None:
+                    cells.append("–")
+                    continue
+                worse = change > std if lower else change < -std
+                cells.append(f"{change:+.4f}{'*' if worse else ''} ({k})")
+            lines.append(f"| {variant[len('afetler['):-1]} | " + " | ".join(cells) + " |")
+        out += lines + [""]
+    return out
 
 
 def dataset_table(models: dict) -> list:
@@ -164,7 +229,7 @@ def _in_order(runs: dict) -> dict:
 
 def markdown(payload: dict) -> str:
     """The whole section."""
-    runs = _in_order(payload["runs"])
+    runs = _in_order(_without_ablations(payload["runs"]))
     quick = (" (**--quick: tiny data and epochs, not figures to quote**)"
              if payload.get("quick") else "")
     out = ["## Data sets: MovieLens-100k and planted synthetic logs" + quick, "",
@@ -180,6 +245,14 @@ def markdown(payload: dict) -> str:
         if name in payload.get("datasets", {}):
             out += [_data_line(payload["datasets"][name], models), ""]
         out += [*dataset_table(models), ""]
+    ablations = ablation_tables(_in_order(payload["runs"]))
+    if ablations:
+        out += ["### AFETLER without each component", "",
+                "`python -m experiments datasets --ablation` (switches: "
+                "`afetler_tf.presets.ABLATIONS`). A cell: the variant's mean minus the full "
+                "model's over the seeds both finished (how many in brackets); `*`: removing the "
+                "component made the metric worse by more than the full model's std over its "
+                "seeds (the spread of one run: the component helped there).", "", *ablations]
     return "\n".join(out)
 
 

@@ -178,3 +178,59 @@ def test_registered_and_rendered_into_benchmarks_md(tmp_path):
     assert render.section_files(str(tmp_path))[0].endswith("datasets.md")
     text = render.render(str(tmp_path))
     assert text.index("## Data sets: test") < text.index("## Other")
+
+
+def test_ablation_models_are_afetler_with_one_switch_off(monkeypatch):
+    config = datasets.model_config("afetler[no MCAU]", "taste", 2)
+    assert config.model == "afetler" and config.afetler.mcau is False
+    assert config.afetler.fusion is True and config.train.seed == 2
+    assert datasets.model_config("afetler", "taste", 2).afetler.mcau is True
+    with pytest.raises(ValueError, match="unknown ablation"):
+        datasets.ablation_model("no such part")
+    seen = {}
+    monkeypatch.setattr(datasets, "run_suite",
+                        lambda names, models, *a, **k: seen.setdefault("m", models) and
+                        {"ran": 0})
+    datasets.main(["--datasets", "taste", "--models", "afetler", "--ablation"])
+    from afetler_tf.presets import ABLATIONS
+    assert seen["m"][0] == "afetler" and "afetler[no fusion]" in seen["m"]
+    assert "afetler[full]" not in seen["m"] and "afetler[no ranking head]" not in seen["m"]
+    assert len(seen["m"]) == 1 + len(ABLATIONS) - 2
+
+
+def test_ablation_table_by_hand():
+    runs = {"taste": {"afetler": {"1": _run(0.90, 0.40), "2": _run(0.92, 0.42), "3": _run(0.9, 0.5)},
+                      "afetler[no MCAU]": {"1": _run(0.90, 0.37), "2": _run(0.93, 0.42)},
+                      "ease": {"1": _run(None, 0.30)}},
+            "implicit": {"afetler": {"1": _run(None, 0.3)},
+                         "afetler[no MCAU]": {"1": _run(None, 0.31)}}}
+    # seeds both have (1, 2): full NDCG 0.41, variant 0.395: -0.015; the full model's spread
+    # over its three seeds (0.40, 0.42, 0.50): std 0.0432, so within it
+    change, std, k = datasets_report.ablation_change(runs["taste"], "afetler[no MCAU]", "T",
+                                                     "ndcg@10")
+    assert (change, std, k) == (pytest.approx(-0.015), pytest.approx(np.std([.4, .42, .5])), 2)
+    change, std, k = datasets_report.ablation_change(runs["taste"], "afetler[no MCAU]", "R", "rmse")
+    assert change == pytest.approx(0.005) and std == pytest.approx(np.std([.9, .92, .9]))
+    assert datasets_report.ablation_change(runs["implicit"], "afetler[no MCAU]", "R", "rmse") == \
+        (None, None, 0)
+    text = datasets_report.markdown({"runs": runs, "datasets": {}, "data_seed": 0,
+                                     "quick": False, "machine": {"platform": "test", "cpus": 2},
+                                     "wall_seconds": 60})
+    assert "| no MCAU | -0.0150 (2) | +0.0100 (1) |" in text  # NDCG: within the spread
+    assert "| no MCAU | +0.0050 (2) | – |" in text  # RMSE: within one std (0.0094)
+    runs["taste"]["afetler"].pop("3")  # spread now 0.01: removing MCAU hurt beyond it
+    text = datasets_report.markdown({"runs": runs, "datasets": {}, "data_seed": 0,
+                                     "quick": False, "machine": {"platform": "test", "cpus": 2},
+                                     "wall_seconds": 60})
+    assert "| no MCAU | -0.0150* (2) | +0.0100 (1) |" in text
+    tables = text.split("### AFETLER without each component")
+    assert "afetler[" not in tables[0]  # the data sets' tables list the full model only
+
+
+def test_stage_epochs_of_a_history():
+    history = {"loss": [3, 2, 2.5], "best_epoch": 2, "ranking/loss": [1, 0.9], "ranking/best_epoch": 2,
+               "gan/d_loss": [1, 1, 1, 1], "gan/best_epoch": 1, "item_item": {"share": 0.2}}
+    assert datasets.stage_epochs(history) == {"joint": {"epochs": 3, "best_epoch": 2},
+                                              "ranking": {"epochs": 2, "best_epoch": 2},
+                                              "gan": {"epochs": 4, "best_epoch": 1}}
+    assert datasets.stage_epochs({"loss": [1.0]}) == {"joint": {"epochs": 1, "best_epoch": None}}

@@ -204,3 +204,33 @@ class MCAUTest(tf.test.TestCase, parameterized.TestCase):
 
 if __name__ == "__main__":
     tf.test.main()
+
+
+def test_times_matrix_is_matmul_over_the_last_axis():
+    from afetler_tf.layers.mcau import times_matrix
+    x = tf.random.stateless_normal([3, 5, 4], seed=[1, 2])
+    m = tf.random.stateless_normal([4, 2], seed=[3, 4])
+    np.testing.assert_allclose(times_matrix(x, m).numpy(), np.einsum("blk,km->blm", x, m), atol=1e-5)
+    assert times_matrix(x[0], m).shape == (5, 2) and times_matrix(x[:0], m).shape == (0, 5, 2)
+
+
+def test_item_level_is_the_same_per_row_and_stacked():
+    """The two formulations of the item level (few rows: one plain matmul; many:
+    one matrix per row) give the same values, so a row's MCAU output does not
+    depend on how many rows share its batch."""
+    from afetler_tf.layers import mcau as mcau_module
+    h = tf.random.stateless_normal([5, 7, 6], seed=[1, 1])
+    q = tf.random.stateless_normal([5, 6], seed=[2, 2])
+    w_h = tf.random.stateless_normal([2, 6, 4], seed=[3, 3])
+    w_hq = tf.random.stateless_normal([2, 6, 4], seed=[4, 4])
+    np.testing.assert_allclose(mcau_module._item_level_stacked(h, q, w_h, w_hq).numpy(),
+                               mcau_module._item_level_per_row(h, q, w_h, w_hq).numpy(), atol=1e-5)
+    layer = MCAU(num_channels=3, attention_units=4, num_heads=2)
+    rows = mcau_module.FEW_ROWS + 8
+    history = tf.random.stateless_normal([rows, 7, 6], seed=[5, 5])
+    channels = tf.random.stateless_uniform([rows, 7], seed=[6, 6], maxval=3, dtype=tf.int32)
+    mask = tf.ones([rows, 7], tf.bool)
+    query = tf.random.stateless_normal([rows, 6], seed=[7, 7])
+    many = layer((history, channels, mask, query))[0].numpy()  # per row
+    few = layer((history[:2], channels[:2], mask[:2], query[:2]))[0].numpy()  # stacked
+    np.testing.assert_allclose(few, many[:2], atol=1e-5)

@@ -195,3 +195,29 @@ def test_the_ranking_stage_reads_the_frozen_towers_outputs(tiny_data, tiny_split
         assert float(net.compute_loss(frozen)) == pytest.approx(through_towers, rel=1e-5)
     finally:
         net.stage = "joint"
+
+
+def test_examples_carry_the_history_rows_and_they_give_what_the_ids_give(trained, tiny_split):
+    """Training examples hold the history's rows in the item lookup, hashed once
+    (Afetler._history_rows); the loss and the scores read through them equal
+    those read through the id strings."""
+    from afetler_tf.layers.towers import HISTORY_INDEX
+    model, _ = trained["afetler"]
+    net = model.network
+    feats = model.examples(tiny_split.train.head(64), model.sampling_probabilities)
+    lookup = net.query_tower.history.item_features.id_lookup
+    np.testing.assert_array_equal(feats[HISTORY_INDEX], lookup(feats["history_item_ids"]).numpy())
+    assert feats[HISTORY_INDEX].dtype == np.int32 and (feats[HISTORY_INDEX] > 0).any()
+    strings = {k: v for k, v in feats.items() if k != HISTORY_INDEX}
+    assert float(net.compute_loss(feats)) == pytest.approx(float(net.compute_loss(strings)), rel=1e-6)
+    np.testing.assert_allclose(net.rate_pairs(feats).numpy(), net.rate_pairs(strings).numpy(), atol=1e-6)
+
+
+def test_a_fit_can_skip_named_stages(tiny_data, tiny_split):
+    model = build_model(tiny_config("afetler").replace(train={"epochs": 1}))
+    history = model.fit(tiny_data, tiny_split, verbose=0, skip_stages=("ranking", "taste"))
+    assert "loss" in history and "item_item" in history
+    assert not any(key.startswith(("ranking/", "taste/")) for key in history)
+    assert np.isfinite(model.score_all(["u0"], tiny_split.train["item_id"].unique()[:5])).all()
+    with pytest.raises(ValueError, match="No stage named"):
+        build_model(tiny_config("afetler")).fit(tiny_data, tiny_split, verbose=0, skip_stages=("rank",))

@@ -50,7 +50,8 @@ def fake_training(monkeypatch):
     """Replaces training with a metric that depends on the learning rate; records each config."""
     seen = []
 
-    def run_config(config, data, trial_split, rmse_weight=1.0, relevant="all", verbose=0):
+    def run_config(config, data, trial_split, rmse_weight=1.0, relevant="all", verbose=0,
+                   objective_name="combined"):
         seen.append(config)
         ndcg = 1.0 - abs(math.log10(config.train.learning_rate) + 2.0)
         return {"val_ndcg@10": ndcg, "val_rmse": 1.0, "val_combined": ndcg - rmse_weight,
@@ -343,3 +344,48 @@ def test_variants_report_the_rating_mse_not_the_weighted_loss():
     from experiments import variants
     assert variants.rating_mse({"ranking/best_val_rating_loss": 0.4}, 0.5) == pytest.approx(0.8)
     assert variants.rating_mse({}, 1.0) is None and variants.rating_mse({"ranking/best_val_rating_loss": 0.4}, 0) is None
+
+
+def test_a_trial_trains_what_its_objective_judges_and_the_best_config_keeps_all(monkeypatch, tiny_data,
+                                                                                tiny_split):
+    """No NewItemGAN in any trial; an ndcg trial also skips the ranker's later stages and
+    protocol R; the configuration the search reports keeps everything."""
+    built, fits, scored = [], [], []
+
+    class Fake:
+        def fit(self, data, split, verbose=0, skip_stages=()):
+            fits.append(tuple(skip_stages))
+            return {"loss": [1.0]}
+
+    def fake_build(config):
+        built.append(config)
+        return Fake()
+
+    def fake_evaluate(model, data, split, protocols, **kwargs):
+        scored.append(protocols)
+        metrics = {"T": {"ndcg@10": 0.3, "recall@10": 0.2, "precision@10": 0.1}}
+        return dict(metrics, R={"rmse": 0.9}) if "R" in protocols else metrics
+
+    monkeypatch.setattr(objective, "build_model", fake_build)
+    monkeypatch.setattr(objective, "evaluate", fake_evaluate)
+    trial_split = objective.tuning_split(tiny_data, tiny_split)
+    ndcg = objective.run_config(Config(), tiny_data, trial_split, objective_name="ndcg")
+    combined = objective.run_config(Config(), tiny_data, trial_split, objective_name="combined")
+    assert fits == [("ranking", "taste"), ()] and scored == [("T",), ("R", "T")]
+    assert "val_rmse" not in ndcg and combined["val_combined"] == pytest.approx(0.3 - 0.9)
+    assert all(c.gan.enabled is False for c in built) and Config().gan.enabled is True
+    assert built[0].replace(gan={"enabled": True}) == Config()  # nothing else changed
+    space = SearchSpace(Config(), only=["learning_rate"])
+    assert space.config({"learning_rate": 0.01}).gan.enabled is True
+    with pytest.raises(ValueError, match="Unknown objective"):
+        objective.run_config(Config(), tiny_data, trial_split, objective_name="auc")
+
+
+def test_stages_named_to_skip_do_not_run_and_unknown_names_are_refused():
+    from afetler_tf.training.stages import FitContext, Stage, run_stages
+    ran = []
+    stages = [Stage(name, lambda c, n=name: ran.append(n) or {"x": 1}) for name in ("a", "b", "c")]
+    context = FitContext(None, None, None, {}, {}, skip=frozenset({"b"}))
+    assert run_stages(stages, context) == {"x": 1} and ran == ["a", "c"]
+    with pytest.raises(ValueError, match=r"No stage named \['z'\]"):
+        run_stages(stages, FitContext(None, None, None, {}, {}, skip=frozenset({"z"})))

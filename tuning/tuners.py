@@ -71,7 +71,8 @@ class AfetlerTrials:
         """
         self.trials_run.append(trial.trial_id)
         config = self.trial_config(trial.hyperparameters.values)
-        return objectives.run_config(config, data, trial_split, self.rmse_weight, self.relevant)
+        return objectives.run_config(config, data, trial_split, self.rmse_weight, self.relevant,
+                                     objective_name=self.objective_name)
 
     def trial_config(self, values: dict):
         """The Config a trial with these hyperparameter values trains."""

@@ -15,6 +15,8 @@ from typing import Sequence
 import numpy as np
 import tensorflow as tf
 
+from afetler_tf.layers.mcau import times_matrix
+
 # Optional history inputs of HistoryAttention (``call``): the history already
 # looked up, and the per-item table of h computed once.
 HISTORY_INDEX = "history_item_index"  # (batch, L) int: rows of the item lookup (0: OOV / padding)
@@ -135,7 +137,8 @@ class HistoryAttention(tf.keras.layers.Layer):
         """``inputs``: ``history_item_ids`` and ``history_ratings`` (class
         docstring); optionally ``inputs[HISTORY_INDEX]``, the ids' rows in the
         item lookup (batch, L) int, where a caller has looked them up already
-        (an exported index: one look-up of the history for every use), and
+        (an exported index, training examples: one look-up of the history for
+        every use; ``Afetler.examples``), and
         ``inputs[HISTORY_TABLE]``, :meth:`item_table` computed once (an export's
         constant). Either gives the same h as the ids alone."""
         ids = inputs["history_item_ids"]
@@ -151,8 +154,8 @@ class HistoryAttention(tf.keras.layers.Layer):
         # One-hot times the (C + 1, e) table: its gradient is one small matmul
         # (a gather's would be a segment sum over every history position).
         rows = self.channel_embedding(tf.range(self._num_channels + 1))  # (C + 1, e)
-        h += tf.matmul(tf.one_hot(tf.where(in_channel, channel_ids, self._num_channels),
-                                  self._num_channels + 1), rows)
+        h += times_matrix(tf.one_hot(tf.where(in_channel, channel_ids, self._num_channels),
+                                     self._num_channels + 1), rows)
         o, alpha, beta = self.mcau((h, channel_ids, mask, query))
         details = {"mask": mask, "channel_ids": channel_ids, "history_categories": multi_hot}
         return o, alpha, beta, details

@@ -20,6 +20,7 @@ from afetler_tf import training
 from afetler_tf.config import Config
 from afetler_tf.data import Dataset, HistoryIndex, Split, make_histories, user_histories
 from afetler_tf.features import FeatureSpace
+from afetler_tf.layers.towers import HISTORY_INDEX
 from afetler_tf.models import cold_path, item_item_fitting, new_items
 from afetler_tf.models.base import Recommender
 from afetler_tf.models.gan import NewItemTower
@@ -27,6 +28,7 @@ from afetler_tf.models.network import FROZEN_CANDIDATE, FROZEN_QUERY, build_netw
 from afetler_tf.models.taste import fit_user_taste
 from afetler_tf.training.stages import FitContext, Stage, run_stages
 
+ROWS_AT_ONCE = 65536  # history rows hashed per look-up call (examples)
 
 class Afetler(Recommender):
     """The AFETLER recommender (Recommender interface, see models.base).
@@ -79,17 +81,21 @@ class Afetler(Recommender):
         acfg = self.config.afetler
         return acfg.mcau or (acfg.ranking_head and acfg.target_attention) or acfg.item_item
 
-    def fit(self, data: Dataset, split: Split, verbose: int = 1, checkpoint_dir=None) -> dict:
+    def fit(self, data: Dataset, split: Split, verbose: int = 1, checkpoint_dir=None,
+            skip_stages: Sequence[str] = ()) -> dict:
         """Runs :meth:`stages` in order (``afetler_tf.training.stages``); returns their
         histories, the later ones prefixed ``ranking/``, ``gan/`` and ``taste/``
         (the item-item channel's under ``item_item``). With ``checkpoint_dir``
         each training stage is resumable per epoch in its own folder
-        (``joint/``, ``ranking/``, ``gan/``; ``training.checkpoints.StageCheckpoint``)."""
+        (``joint/``, ``ranking/``, ``gan/``; ``training.checkpoints.StageCheckpoint``).
+        ``skip_stages``: stages not to run (their names; for experiments such
+        as a tuning trial judged on retrieval only: the model is then not one
+        to deploy)."""
         training.set_seed(self.config.train.seed)
         self._prepare(data, split)
         context = FitContext(self, data, split, self.examples(split.train, self._probabilities),
                              self.examples(split.validation, self._probabilities), verbose,
-                             checkpoint_dir)
+                             checkpoint_dir, skip=frozenset(skip_stages))
         with training.collector_skips_what_exists():
             history = run_stages(self.stages(), context)
         self._serve_whole_log(split)
@@ -250,7 +256,22 @@ class Afetler(Recommender):
                                   max_len=self.config.data.history_length, temporal=self._temporal)
             out.update(history_item_ids=hist["history_item_ids"],
                        history_ratings=hist["history_ratings"])
+            out[HISTORY_INDEX] = self._history_rows(hist["history_item_ids"])
         return out
+
+    def _history_rows(self, ids: np.ndarray) -> np.ndarray:
+        """The history ids' rows in the item lookup, (n, L) int32, looked up
+        once for every epoch and for both attention units (the query tower's
+        MCAU and the ranker's target attention read the same history), instead
+        of hashing each batch's strings in every step, twice."""
+        net = self.network
+        history = getattr(net.query_tower, "history", None)
+        history = net.target_attention if history is None else history
+        if history is None or ids.size == 0:  # only the item-item channel reads the history
+            return np.zeros(ids.shape, np.int32)
+        rows = [history.item_features.id_lookup(tf.constant(ids[i:i + ROWS_AT_ONCE])).numpy()
+                for i in range(0, len(ids), ROWS_AT_ONCE)]
+        return np.concatenate(rows).astype(np.int32)
 
     def add_history(self, interactions: pd.DataFrame) -> None:
         """Appends newly revealed interactions to the users' histories (online

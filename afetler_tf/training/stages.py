@@ -31,6 +31,8 @@ class FitContext:
         validation: Validation examples.
         verbose: Progress output level.
         checkpoint_dir: Root of the stages' checkpoint folders, or None.
+        skip: Names of stages not to run in this fit (e.g. a tuning trial
+            judged on retrieval alone skips the ranker's later stages).
     """
 
     model: Any
@@ -40,6 +42,7 @@ class FitContext:
     validation: dict
     verbose: int = 1
     checkpoint_dir: Optional[str] = None
+    skip: frozenset = frozenset()
 
     def stage_dir(self, name: str) -> Optional[str]:
         """The checkpoint folder of stage ``name`` (None: not resumable)."""
@@ -69,10 +72,18 @@ class Stage:
 
 
 def run_stages(stages: Sequence[Stage], context: FitContext) -> dict:
-    """Runs the stages that apply, in order; returns their merged histories."""
+    """Runs the stages that apply, in order; returns their merged histories.
+
+    Raises:
+        ValueError: ``context.skip`` names a stage that is not in ``stages``.
+    """
+    unknown = sorted(set(context.skip) - {stage.name for stage in stages})
+    if unknown:
+        raise ValueError(f"No stage named {unknown} to skip; the stages are "
+                         f"{', '.join(stage.name for stage in stages)}.")
     history: dict = {}
     for stage in stages:
-        if not stage.when(context):
+        if stage.name in context.skip or not stage.when(context):
             continue
         result = stage.fit(context)
         if stage.prefix is None:
