@@ -57,3 +57,14 @@ def test_index_ab_interleaves_and_reverses_the_order():
     assert order == ["a", "b", "b", "a", "a", "b"]
     np.testing.assert_allclose(result["a"], [4.0, 40.0])  # median of calls 1, 4, 5
     np.testing.assert_allclose(result["b"], [3.0, 30.0])  # median of calls 2, 3, 6
+
+
+def test_op_profile_ranks_ops_and_sums_them_by_type():
+    from experiments.op_profile import by_type, top
+    from experiments.registry import SUITES
+    times = {("a/MatMul", "MatMul"): 60.0, ("b/MatMul", "MatMul"): 20.0, ("c", "Gather"): 20.0}
+    assert by_type(times) == {"MatMul": 80.0, "Gather": 20.0}
+    rows = top(times, calls=2, n=2)  # per call, share of the total
+    assert rows == [(("a/MatMul", "MatMul"), 30.0, 0.6), (("b/MatMul", "MatMul"), 10.0, 0.2)]
+    assert top(by_type(times), 2, 1) == [("MatMul", 40.0, 0.8)]
+    assert SUITES["op_profile"].module == "op_profile"

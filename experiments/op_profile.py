@@ -1,0 +1,153 @@
+"""Where the time of one call goes, op by op: a served request or a training step.
+
+    python -m experiments op_profile serving --index DIR/afetler_index/1 --run RUN [--batch 1]
+    python -m experiments op_profile train [--seed 1] [--steps 20]
+
+``serving``: the exported index's ``serving_default`` for ``--batch`` real users
+of ``RUN`` (with their whole training histories, k = 10, as
+``export_bench.request_features`` makes them), loaded into a TF1 session
+(``tf.compat.v1.saved_model.load``) and run with full tracing; each op's time
+is averaged over ``--traces`` calls after warm-up. ``train``: AFETLER's joint
+training step on MovieLens-100k (default config, the epoch's first batch, as
+``python -m experiments profile`` prepares it), ``--steps`` calls under the
+TensorFlow profiler, its ``framework_op_stats`` summed by op type. Both print
+the largest ops; times are the ops' own (several threads: their sum can exceed
+the wall time). Run it on a quiet machine; nothing is written to benchmarks/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import glob
+import json
+import sys
+import tempfile
+import time
+from typing import Optional, Sequence
+
+
+def top(times: dict, calls: int, n: int) -> list:
+    """``times``: key -> total microseconds over ``calls``; the ``n`` largest as
+    (key, microseconds per call, share of the total), largest first."""
+    total = sum(times.values()) or 1.0
+    ranked = sorted(times.items(), key=lambda kv: -kv[1])[:n]
+    return [(key, us / calls, us / total) for key, us in ranked]
+
+
+def serving_ops(index_dir: str, features: dict, traces: int = 20, warmup: int = 30) -> tuple:
+    """(ms per call untraced, {(op name, op type): total us over ``traces`` calls})."""
+    import tensorflow as tf
+    graph = tf.Graph()
+    with graph.as_default():
+        session = tf.compat.v1.Session(graph=graph)
+        meta = tf.compat.v1.saved_model.load(session, ["serve"], index_dir)
+        signature = meta.signature_def["serving_default"]
+        feed = {t.name: features[key] for key, t in signature.inputs.items()}
+        fetch = {key: t.name for key, t in signature.outputs.items()}
+        for _ in range(warmup):
+            session.run(fetch, feed)
+        start = time.perf_counter()
+        for _ in range(100):
+            session.run(fetch, feed)
+        ms = (time.perf_counter() - start) * 10.0
+        times = collections.Counter()
+        for _ in range(traces):
+            options = tf.compat.v1.RunOptions(trace_level=tf.compat.v1.RunOptions.FULL_TRACE)
+            metadata = tf.compat.v1.RunMetadata()
+            session.run(fetch, feed, options=options, run_metadata=metadata)
+            for device in metadata.step_stats.dev_stats:
+                for node in device.node_stats:
+                    kind = node.timeline_label.split("(")[0].split("=")[-1].strip()
+                    times[(node.node_name, kind)] += node.op_end_rel_micros - node.op_start_rel_micros
+    return ms, times
+
+
+def train_ops(seed: int = 1, steps: int = 20) -> dict:
+    """{(op name, op type): total us over ``steps`` joint training steps}."""
+    import tensorflow as tf
+    from tensorflow.python.profiler.internal import _pywrap_profiler_plugin as plugin
+
+    import afetler_tf as af
+    from afetler_tf import training
+    from afetler_tf.training.optimizers import make_optimizer
+
+    data = af.load_dataset("movielens-100k")
+    split = af.make_split(data, kind="random", seed=seed)
+    config = af.Config(model="afetler").replace(data={"seed": seed}, train={"seed": seed})
+    model = af.build_model(config)
+    training.set_seed(seed)
+    model._prepare(data, split)  # noqa: SLF001 (an experiment looks inside the fit)
+    network, cfg = model.network, config.train
+    examples = model.examples(split.train, model.sampling_probabilities)
+    batch = next(iter(training.make_dataset(examples, None, cfg.batch_size, shuffle=True, seed=seed)))
+    network.compile(optimizer=make_optimizer(cfg.optimizer, cfg.learning_rate))
+    step = tf.function(lambda: network.train_step(batch))
+    for _ in range(5):
+        step()
+    logdir = tempfile.mkdtemp(prefix="op_profile_")
+    tf.profiler.experimental.start(logdir)
+    for _ in range(steps):
+        step()
+    tf.profiler.experimental.stop()
+    path = sorted(glob.glob(f"{logdir}/plugins/profile/*/*.xplane.pb"))[-1]
+    raw, _ = plugin.xspace_to_tools_data([path], "framework_op_stats", {})
+    table = json.loads(raw)[0]
+    columns = [c["id"] for c in table["cols"]]
+    times = collections.Counter()
+    for row in table["rows"]:
+        values = dict(zip(columns, [cell.get("v") for cell in row["c"]]))
+        times[(values["operation"], values["type"])] += values["total_self_time"]
+    return times
+
+
+def by_type(times: dict) -> dict:
+    """Op times summed by op type."""
+    out = collections.Counter()
+    for (_, kind), us in times.items():
+        out[kind] += us
+    return out
+
+
+def _print(title: str, rows: list, width: int = 90) -> None:
+    print(title)
+    for key, us, share in rows:
+        name = key if isinstance(key, str) else f"{key[1]:24s} {key[0][-width:]}"
+        print(f"{us:10.1f} us  {100 * share:5.1f}%  {name}")
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m experiments op_profile", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("what", choices=("serving", "train"))
+    p.add_argument("--index", help="serving: an exported index version folder")
+    p.add_argument("--run", help="serving: the run whose users make the request")
+    p.add_argument("--batch", type=int, default=1, help="serving: users per request")
+    p.add_argument("--traces", type=int, default=20)
+    p.add_argument("--seed", type=int, default=1, help="train: split and model seed")
+    p.add_argument("--steps", type=int, default=20, help="train: profiled steps")
+    p.add_argument("--top", type=int, default=25)
+    args = p.parse_args(argv)
+    if args.what == "serving":
+        if not (args.index and args.run):
+            p.error("serving needs --index and --run")
+        from afetler_tf.runs.training_run import load_run
+        from experiments.export_bench import request_features
+        features = request_features(load_run(args.run), args.batch)
+        features["k"] = 10
+        ms, times = serving_ops(args.index, features, args.traces)
+        print(f"{args.index}: {args.batch} user(s) a request, {ms:.3f} ms a call (untraced); "
+              f"ops' own time {sum(times.values()) / args.traces:.1f} us a call")
+        _print("by op type:", top(by_type(times), args.traces, 10))
+        _print("largest ops:", top(times, args.traces, args.top))
+    else:
+        times = train_ops(args.seed, args.steps)
+        print(f"AFETLER joint train step, MovieLens-100k seed {args.seed}: ops' own time "
+              f"{sum(times.values()) / args.steps / 1000:.1f} ms a step (all threads)")
+        _print("by op type:", top(by_type(times), args.steps, args.top))
+        _print("largest ops:", top(times, args.steps, args.top))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
