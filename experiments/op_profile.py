@@ -2,6 +2,7 @@
 
     python -m experiments op_profile serving --index DIR/afetler_index/1 --run RUN [--batch 1]
     python -m experiments op_profile train [--seed 1] [--steps 20]
+    python -m experiments op_profile item_level [--rows 1 16 32 64 256 1024]
 
 ``serving``: the exported index's ``serving_default`` for ``--batch`` real users
 of ``RUN`` (with their whole training histories, k = 10, as
@@ -12,7 +13,11 @@ training step on MovieLens-100k (default config, the epoch's first batch, as
 ``python -m experiments profile`` prepares it), ``--steps`` calls under the
 TensorFlow profiler, its ``framework_op_stats`` summed by op type. Both print
 the largest ops; times are the ops' own (several threads: their sum can exceed
-the wall time). Run it on a quiet machine; nothing is written to benchmarks/.
+the wall time). ``item_level``: MCAU's item level in its two formulations
+(``afetler_tf.layers.mcau``: one matrix per row, or one plain matmul over
+[h, h * q]), forward and forward + backward, median ms per call at each
+``--rows`` (L = 50, e = A = 32, one head): what ``mcau.FEW_ROWS`` is set from.
+Run it on a quiet machine; nothing is written to benchmarks/.
 """
 
 from __future__ import annotations
@@ -101,6 +106,40 @@ def train_ops(seed: int = 1, steps: int = 20) -> dict:
     return times
 
 
+def item_level(rows: int, repeats: int = 30, length: int = 50, width: int = 32) -> dict:
+    """Median ms per call of MCAU's item-level formulations at ``rows`` rows:
+    {"per_row" | "stacked": {"forward": ms, "forward+backward": ms}}."""
+    import numpy as np
+    import tensorflow as tf
+
+    from afetler_tf.layers import mcau
+    history = tf.random.stateless_normal([rows, length, width], seed=[1, 2])
+    query = tf.random.stateless_normal([rows, width], seed=[3, 4])
+    w_h = tf.Variable(tf.random.stateless_normal([1, width, width], seed=[5, 6]) * 0.1)
+    w_hq = tf.Variable(tf.random.stateless_normal([1, width, width], seed=[7, 8]) * 0.1)
+    out = {}
+    for name, form in (("per_row", mcau._item_level_per_row), ("stacked", mcau._item_level_stacked)):
+        def forward(form=form):
+            return tf.tanh(form(history, query, w_h, w_hq))
+
+        def both(form=form):
+            with tf.GradientTape() as tape:
+                tape.watch(history)
+                loss = tf.reduce_sum(tf.tanh(form(history, query, w_h, w_hq)) ** 2)
+            return tape.gradient(loss, [w_h, w_hq, history])
+        out[name] = {}
+        for label, fn in (("forward", tf.function(forward)), ("forward+backward", tf.function(both))):
+            for _ in range(5):
+                fn()
+            times = []
+            for _ in range(repeats):
+                start = time.perf_counter()
+                fn()
+                times.append((time.perf_counter() - start) * 1000.0)
+            out[name][label] = float(np.median(times))
+    return out
+
+
 def by_type(times: dict) -> dict:
     """Op times summed by op type."""
     out = collections.Counter()
@@ -119,7 +158,7 @@ def _print(title: str, rows: list, width: int = 90) -> None:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     p = argparse.ArgumentParser(prog="python -m experiments op_profile", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("what", choices=("serving", "train"))
+    p.add_argument("what", choices=("serving", "train", "item_level"))
     p.add_argument("--index", help="serving: an exported index version folder")
     p.add_argument("--run", help="serving: the run whose users make the request")
     p.add_argument("--batch", type=int, default=1, help="serving: users per request")
@@ -127,6 +166,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--seed", type=int, default=1, help="train: split and model seed")
     p.add_argument("--steps", type=int, default=20, help="train: profiled steps")
     p.add_argument("--top", type=int, default=25)
+    p.add_argument("--rows", type=int, nargs="+", default=[1, 16, 32, 64, 256, 1024],
+                   help="item_level: rows (users) a call")
     args = p.parse_args(argv)
     if args.what == "serving":
         if not (args.index and args.run):
@@ -140,6 +181,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
               f"ops' own time {sum(times.values()) / args.traces:.1f} us a call")
         _print("by op type:", top(by_type(times), args.traces, 10))
         _print("largest ops:", top(times, args.traces, args.top))
+    elif args.what == "item_level":
+        print("MCAU item level, median ms a call (per row | stacked), L = 50, e = A = 32:")
+        for rows in args.rows:
+            m = item_level(rows)
+            print(f"{rows:6d} rows  forward {m['per_row']['forward']:.3f} | "
+                  f"{m['stacked']['forward']:.3f}   forward+backward "
+                  f"{m['per_row']['forward+backward']:.3f} | {m['stacked']['forward+backward']:.3f}",
+                  flush=True)
     else:
         times = train_ops(args.seed, args.steps)
         print(f"AFETLER joint train step, MovieLens-100k seed {args.seed}: ops' own time "

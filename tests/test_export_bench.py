@@ -68,3 +68,10 @@ def test_op_profile_ranks_ops_and_sums_them_by_type():
     assert rows == [(("a/MatMul", "MatMul"), 30.0, 0.6), (("b/MatMul", "MatMul"), 10.0, 0.2)]
     assert top(by_type(times), 2, 1) == [("MatMul", 40.0, 0.8)]
     assert SUITES["op_profile"].module == "op_profile"
+
+
+def test_op_profile_times_both_item_level_formulations():
+    from experiments.op_profile import item_level
+    m = item_level(rows=2, repeats=2, length=3, width=4)
+    assert set(m) == {"per_row", "stacked"}
+    assert all(m[f][part] > 0 for f in m for part in ("forward", "forward+backward"))

@@ -11,8 +11,11 @@ judged by, no more (the best configuration keeps every stage):
   which change ratings only, and no protocol R (the joint stage trains the
   ranking head with the towers as always).
 
-Together that saves about a quarter of a default trial. A trial trains on ``split.train`` minus a
-10% inner validation carve-out (early stopping and the protocol R
+What that saves: docs/decisions.md, 2026-11-29 ("... trials train what they
+are judged by").
+
+A trial trains on ``split.train`` minus a 10% inner validation carve-out
+(early stopping and the protocol R
 calibration), and is scored on ``split.validation``, which plays the role of
 the test set of :func:`afetler_tf.evaluation.evaluate` (protocol T excludes each
 user's ``split.train`` items from the candidates, as it should).

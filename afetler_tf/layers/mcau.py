@@ -59,10 +59,10 @@ def times_matrix(x: tf.Tensor, matrix: tf.Tensor) -> tf.Tensor:
 
 
 # Below this many rows (a served request, a small batch) the item level runs
-# as one plain matmul (_item_level_stacked), above it as one matrix per row
+# as one plain matmul (_item_level_stacked), from it on as one matrix per row
 # (_item_level_per_row): the same values; each is the faster where it is used
-# (2 CPUs, oneDNN: per row is ~25% faster at 64 rows and more, stacked ~25% at 16
-# and fewer, where the batched matmul's overhead dominates).
+# (with few rows the batched matmul's overhead dominates; measured in
+# docs/decisions.md, 2026-11-29, "MCAU without broadcasting batch matmuls").
 FEW_ROWS = 32
 
 
