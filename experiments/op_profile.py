@@ -73,20 +73,10 @@ def train_ops(seed: int = 1, steps: int = 20) -> dict:
     import tensorflow as tf
     from tensorflow.python.profiler.internal import _pywrap_profiler_plugin as plugin
 
-    import afetler_tf as af
-    from afetler_tf import training
-    from afetler_tf.training.optimizers import make_optimizer
+    from experiments.profile_epoch import prepared_joint_stage
 
-    data = af.load_dataset("movielens-100k")
-    split = af.make_split(data, kind="random", seed=seed)
-    config = af.Config(model="afetler").replace(data={"seed": seed}, train={"seed": seed})
-    model = af.build_model(config)
-    training.set_seed(seed)
-    model._prepare(data, split)  # noqa: SLF001 (an experiment looks inside the fit)
-    network, cfg = model.network, config.train
-    examples = model.examples(split.train, model.sampling_probabilities)
-    batch = next(iter(training.make_dataset(examples, None, cfg.batch_size, shuffle=True, seed=seed)))
-    network.compile(optimizer=make_optimizer(cfg.optimizer, cfg.learning_rate))
+    network, dataset = prepared_joint_stage(seed)[4:]
+    batch = next(iter(dataset))
     step = tf.function(lambda: network.train_step(batch))
     for _ in range(5):
         step()

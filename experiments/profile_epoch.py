@@ -83,9 +83,10 @@ def reference_epoch(train, batch_size: int = 1024, seed: int = 1) -> float:
     return time.perf_counter() - start
 
 
-def profile(seed: int = 1, repeats: int = 20) -> dict:
-    import tensorflow as tf
-
+def prepared_joint_stage(seed: int = 1) -> tuple:
+    """AFETLER (default config) on MovieLens-100k's random split, prepared as
+    ``Afetler.fit`` prepares its joint stage: (data, split, config, model, the
+    compiled network, the shuffled training dataset)."""
     import afetler_tf as af
     from afetler_tf import training
     from afetler_tf.training.optimizers import make_optimizer
@@ -96,11 +97,20 @@ def profile(seed: int = 1, repeats: int = 20) -> dict:
     model = af.build_model(config)
     training.set_seed(seed)
     model._prepare(data, split)  # noqa: SLF001 (an experiment looks inside the fit)
-    network = model.network
-    cfg = config.train
+    network, cfg = model.network, config.train
     examples = model.examples(split.train, model.sampling_probabilities)
     dataset = training.make_dataset(examples, None, cfg.batch_size, shuffle=True, seed=seed)
     network.compile(optimizer=make_optimizer(cfg.optimizer, cfg.learning_rate))
+    return data, split, config, model, network, dataset
+
+
+def profile(seed: int = 1, repeats: int = 20) -> dict:
+    import tensorflow as tf
+
+    from afetler_tf import training
+
+    data, split, config, model, network, dataset = prepared_joint_stage(seed)
+    cfg = config.train
     batches = int(np.ceil(len(split.train) / cfg.batch_size))
     batch = next(iter(dataset))
     catalogue = getattr(network.retrieval, "catalogue", None)  # the exact softmax's item features
