@@ -324,7 +324,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.ablation is not None:
         from afetler_tf.presets import ABLATIONS
         labels = args.ablation or [a for a in ABLATIONS if a not in SUITE_ABLATIONS_SKIPPED]
-        models += [ablation_model(label) for label in labels]
+        try:
+            models += [ablation_model(label) for label in labels]
+        except ValueError as e:  # a mistyped label: said before any data loads
+            print(f"python -m experiments datasets --ablation: {e}", file=sys.stderr)
+            return 2
     payload = run_suite(datasets, models, seeds, args.out, args.quick, args.data_seed,
                         args.verbose)
     print(f"{payload['ran']} run(s); wrote {store.path(NAME, args.out)} and "

@@ -180,7 +180,7 @@ def test_registered_and_rendered_into_benchmarks_md(tmp_path):
     assert text.index("## Data sets: test") < text.index("## Other")
 
 
-def test_ablation_models_are_afetler_with_one_switch_off(monkeypatch):
+def test_ablation_models_are_afetler_with_one_switch_off(monkeypatch, capsys):
     config = datasets.model_config("afetler[no MCAU]", "taste", 2)
     assert config.model == "afetler" and config.afetler.mcau is False
     assert config.afetler.fusion is True and config.train.seed == 2
@@ -196,6 +196,8 @@ def test_ablation_models_are_afetler_with_one_switch_off(monkeypatch):
     assert seen["m"][0] == "afetler" and "afetler[no fusion]" in seen["m"]
     assert "afetler[full]" not in seen["m"] and "afetler[no ranking head]" not in seen["m"]
     assert len(seen["m"]) == 1 + len(ABLATIONS) - 2
+    assert datasets.main(["--datasets", "taste", "--ablation", "no such part"]) == 2
+    assert capsys.readouterr().err.count("unknown ablation 'no such part'") == 1
 
 
 def test_ablation_table_by_hand():
