@@ -87,6 +87,10 @@ def test_write_report(tmp_path):
     assert "| afetler | 0.9000 | 0.7500 |" in text and "n/a" in text  # NaN AUC shown as n/a
     assert "Counts: users 3, auc_users 0" in text
     assert "3 epoch(s); final: loss 1.5000, val_loss 2.4000." in text
+    assert "Stage wall times" not in text  # a history without stage_seconds
+    staged = report.write_report(str(tmp_path / "staged"), config, METRICS,
+                                 dict(HISTORY, stage_seconds={"joint": 30.04, "gan": 2.5}), 1.0)
+    assert "Stage wall times: joint 30.0 s, gan 2.5 s." in open(staged).read()
     assert '"source": "movielens-100k"' in text
     for image in ("metrics_R.png", "metrics_T.png", "training_curve.png"):
         assert f"]({image})" in text

@@ -386,6 +386,9 @@ def test_stages_named_to_skip_do_not_run_and_unknown_names_are_refused():
     ran = []
     stages = [Stage(name, lambda c, n=name: ran.append(n) or {"x": 1}) for name in ("a", "b", "c")]
     context = FitContext(None, None, None, {}, {}, skip=frozenset({"b"}))
-    assert run_stages(stages, context) == {"x": 1} and ran == ["a", "c"]
+    history = run_stages(stages, context)
+    assert ran == ["a", "c"] and history["x"] == 1
+    assert sorted(history["stage_seconds"]) == ["a", "c"]  # each stage run is timed
+    assert all(s >= 0 for s in history["stage_seconds"].values())
     with pytest.raises(ValueError, match=r"No stage named \['z'\]"):
         run_stages(stages, FitContext(None, None, None, {}, {}, skip=frozenset({"z"})))

@@ -175,7 +175,10 @@ def _training_section(run_dir: str, history: Optional[Mapping]) -> list[str]:
     image = training_curve(os.path.join(run_dir, "training_curve.png"), history)
     final = ", ".join(f"{name} {values[-1]:.4f}" for name, values in series.items())
     epochs = max(len(values) for values in series.values())
-    return ["## Training", "", f"{epochs} epoch(s); final: {final}.", "",
+    stages = (history or {}).get("stage_seconds") or {}
+    timed = ["Stage wall times: " + ", ".join(f"{name} {seconds:.1f} s" for name, seconds
+                                              in stages.items()) + ".", ""] if stages else []
+    return ["## Training", "", f"{epochs} epoch(s); final: {final}.", "", *timed,
             f"![Training history]({os.path.basename(image)})", ""]
 
 

@@ -88,7 +88,10 @@ def run(config: Config, out_dir: Optional[str] = None, verbose: int = 1,
     history = _fit(model, data, split, 2 if verbose else 0, checkpoint_dir, strategy)
     fit_seconds = time.time() - t0
     if verbose:
-        print(f"trained in {fit_seconds:.1f}s; evaluating ...", flush=True)
+        stages = ", ".join(f"{name} {seconds:.1f}s"
+                           for name, seconds in history.get("stage_seconds", {}).items())
+        print(f"trained in {fit_seconds:.1f}s{f' ({stages})' if stages else ''}; evaluating ...",
+              flush=True)
     metrics = _evaluate(model, data, split, relevant, config.data.like_threshold)
     result = RunResult(config, data, split, model, metrics, history, fit_seconds, time.time() - start)
     if out_dir:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import time
 from typing import Any, Callable, Optional, Sequence
 
 
@@ -72,7 +73,8 @@ class Stage:
 
 
 def run_stages(stages: Sequence[Stage], context: FitContext) -> dict:
-    """Runs the stages that apply, in order; returns their merged histories.
+    """Runs the stages that apply, in order; returns their merged histories,
+    with ``stage_seconds``: each stage's wall time (name -> seconds).
 
     Raises:
         ValueError: ``context.skip`` names a stage that is not in ``stages``.
@@ -82,12 +84,16 @@ def run_stages(stages: Sequence[Stage], context: FitContext) -> dict:
         raise ValueError(f"No stage named {unknown} to skip; the stages are "
                          f"{', '.join(stage.name for stage in stages)}.")
     history: dict = {}
+    seconds: dict = {}
     for stage in stages:
         if stage.name in context.skip or not stage.when(context):
             continue
+        start = time.perf_counter()
         result = stage.fit(context)
+        seconds[stage.name] = time.perf_counter() - start
         if stage.prefix is None:
             history[stage.name] = result
         else:
             history.update({f"{stage.prefix}{key}": value for key, value in result.items()})
+    history["stage_seconds"] = seconds
     return history
