@@ -19,3 +19,41 @@ def test_the_median_of_the_timed_calls_is_taken_after_two_warm_ups():
     calls = []
     assert _median_ms(lambda: calls.append(1), repeats=5) >= 0.0
     assert len(calls) == 7
+
+
+def test_the_speed_section_gives_every_row_as_a_ratio_to_the_reference():
+    from experiments.speed_report import rows, section
+    payload = {"machine": {"platform": "p", "cpus": 2, "tensorflow": "2.20.0",
+                           "load_average_at_start": 0.2},
+               "seed": 1,
+               "reference": {"train_interactions": 1000, "epoch_seconds": 0.5, "fit_seconds": 10.0,
+                             "fit_epochs": 10, "afetler_steady_epoch_seconds": 3.0},
+               "models": [{"model": "afetler", "wall_seconds": 50.0, "ndcg@10": 0.44, "rmse": 0.9,
+                           "stages": {"gan": {"seconds": 3.0, "epochs": 3},  # as JSON sorts them
+                                      "joint": {"seconds": 8.0, "epochs": 4},
+                                      "taste": {"seconds": 1.0, "epochs": None}}}],
+               "streamed": {"size": "1M@1Mitems", "interactions": 1_000_000,
+                            "catalogue_items": 1_000_000, "examples_per_second": 500.0,
+                            "peak_rss_mib": 1.0}}
+    table = {r[0]: r[1:] for r in rows(payload)}
+    names = list(table)
+    assert names.index("afetler: stage joint") < names.index("afetler: stage gan")  # the fit's order
+    # reference: 1000 examples in 0.5 s = 2000/s; its fit 10 epochs in 10 s = 1000/s
+    assert table["reference: plain TFRS two-tower, one epoch (after a warm-up epoch)"] == (1, 0.5, 0.5, 2000.0, 1.0)
+    assert table["reference: whole fit (10 epochs, tracing included)"] == (10, 10.0, 1.0, 1000.0, 1.0)
+    # the joint stage: 2 s an epoch = 4x the reference epoch; 4 passes of 1000 in 8 s
+    assert table["afetler: stage joint"] == (4, 8.0, 2.0, 500.0, 4.0)
+    steady = table["afetler: joint epoch, the same way (no validation)"]
+    assert steady == (1, 3.0, 3.0, 1000 / 3.0, 6.0)  # 3 s over the reference's 0.5 s
+    assert table["afetler: stage gan"] == (3, 3.0, 1.0, None, None)  # items, not the log
+    assert table["afetler: stage taste"] == (None, 1.0, None, None, None)
+    whole = table["afetler: whole fit (`python -m afetler_tf.fit`, process wall time)"]
+    assert whole == (None, 50.0, None, None, 5.0)  # 50 s / the reference's 10 s
+    streamed = [v for k, v in table.items() if k.startswith("streamed")][0]
+    assert streamed[3:] == (500.0, 4.0)  # 2000/s over 500/s
+    text = section(payload)
+    assert "| afetler: stage joint | 4 | 8.0 | 2.00 | 500 | 4.00 |" in text
+    assert "AFETLER joint epoch 6.0x the reference epoch" in text
+    assert "target <= 2x: missed" in text and "target <= 45 s: missed" in text
+    assert "500 examples/s (target >= 40,000: missed)" in text
+    assert "afetler NDCG@10 0.4400, RMSE 0.9000" in text

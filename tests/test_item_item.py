@@ -46,6 +46,19 @@ def test_low_rank_is_the_truncated_svd():
     assert np.linalg.norm(b - w @ v.T) == pytest.approx(np.sqrt(np.sum(s[1:] ** 2)))
 
 
+def test_low_rank_of_a_large_matrix_takes_the_top_singular_triplets():
+    # rank < half the spectrum: the Lanczos path; same product as the full SVD's truncation
+    rng = np.random.default_rng(0)
+    b = rng.normal(size=(120, 120)) @ np.diag(0.9 ** np.arange(120)) @ rng.normal(size=(120, 120))
+    u, s, vt = np.linalg.svd(b)
+    w, v = ease.low_rank(b, 10)
+    assert w.shape == v.shape == (120, 10)
+    np.testing.assert_allclose(np.linalg.norm(w, axis=0), s[:10], rtol=1e-10)  # in descending order
+    np.testing.assert_allclose(w @ v.T, (u[:, :10] * s[:10]) @ vt[:10], atol=1e-9)
+    w2, v2 = ease.low_rank(b, 10)
+    np.testing.assert_array_equal(w @ v.T, w2 @ v2.T)  # the same every run
+
+
 def test_interaction_matrix_counts_repeats_once_and_leaves_unknown_ids_out():
     frame = pd.DataFrame({"user_id": ["a", "a", "b", "zz"], "item_id": ["1", "1", "2", "1"]})
     x = ease.interaction_matrix(frame, pd.Index(["a", "b"]), pd.Index(["1", "2", "3"]))

@@ -64,11 +64,22 @@ def ease_weights(x: np.ndarray, penalty: float) -> np.ndarray:
 
 def low_rank(b: np.ndarray, rank: int) -> tuple[np.ndarray, np.ndarray]:
     """(W, V), both (items, rank), with W V^T the best rank-``rank``
-    approximation of ``b`` (truncated SVD; W carries the singular values)."""
-    if not 1 <= rank <= min(b.shape):
-        raise ValueError(f"rank must be in [1, {min(b.shape)}], got {rank!r}.")
-    u, s, vt = np.linalg.svd(b)
-    return u[:, :rank] * s[:rank], vt[:rank].T
+    approximation of ``b`` (truncated SVD; W carries the singular values).
+
+    Below half the spectrum the top singular triplets come from ARPACK's
+    Lanczos iteration (``scipy.sparse.linalg.svds``, a fixed start vector:
+    the same result every run) instead of the full SVD, whose cost is that of
+    the whole spectrum (docs/decisions.md, 2026-11-30)."""
+    n = min(b.shape)
+    if not 1 <= rank <= n:
+        raise ValueError(f"rank must be in [1, {n}], got {rank!r}.")
+    if 2 * rank >= n:
+        u, s, vt = np.linalg.svd(b)
+        return u[:, :rank] * s[:rank], vt[:rank].T
+    from scipy.sparse.linalg import svds
+    u, s, vt = svds(b, k=rank, v0=np.full(n, 1.0 / np.sqrt(n)))
+    order = np.argsort(-s)
+    return u[:, order] * s[order], vt[order].T
 
 
 class Ease(Recommender):
