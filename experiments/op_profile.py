@@ -99,10 +99,10 @@ def train_ops(seed: int = 1, steps: int = 20) -> dict:
 def item_level(rows: int, repeats: int = 30, length: int = 50, width: int = 32) -> dict:
     """Median ms per call of MCAU's item-level formulations at ``rows`` rows:
     {"per_row" | "stacked": {"forward": ms, "forward+backward": ms}}."""
-    import numpy as np
     import tensorflow as tf
 
     from afetler_tf.layers import mcau
+    from experiments.profile_epoch import median_ms
     history = tf.random.stateless_normal([rows, length, width], seed=[1, 2])
     query = tf.random.stateless_normal([rows, width], seed=[3, 4])
     w_h = tf.Variable(tf.random.stateless_normal([1, width, width], seed=[5, 6]) * 0.1)
@@ -119,14 +119,7 @@ def item_level(rows: int, repeats: int = 30, length: int = 50, width: int = 32) 
             return tape.gradient(loss, [w_h, w_hq, history])
         out[name] = {}
         for label, fn in (("forward", tf.function(forward)), ("forward+backward", tf.function(both))):
-            for _ in range(5):
-                fn()
-            times = []
-            for _ in range(repeats):
-                start = time.perf_counter()
-                fn()
-                times.append((time.perf_counter() - start) * 1000.0)
-            out[name][label] = float(np.median(times))
+            out[name][label] = median_ms(fn, repeats, warm_ups=5)
     return out
 
 

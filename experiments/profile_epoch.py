@@ -38,9 +38,10 @@ import time
 import numpy as np
 
 
-def _median_ms(fn, repeats: int) -> float:
-    fn()
-    fn()
+def median_ms(fn, repeats: int, warm_ups: int = 2) -> float:
+    """Median milliseconds of ``repeats`` calls of ``fn`` after ``warm_ups`` untimed calls."""
+    for _ in range(warm_ups):
+        fn()
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
@@ -164,7 +165,7 @@ def profile(seed: int = 1, repeats: int = 20) -> dict:
                                           "s_per_epoch": input_s}}
     for name, fn in parts.items():
         if fn is not None:
-            ms = _median_ms(fn, repeats)
+            ms = median_ms(fn, repeats)
             rows[name] = {"ms_per_batch": ms, "s_per_epoch": ms * batches / 1000.0}
     start = time.perf_counter()
     training.validation_ndcg(model, data, split)

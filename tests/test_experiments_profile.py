@@ -1,6 +1,6 @@
 """The epoch profile's report (experiments.profile_epoch), on hand-made figures."""
 
-from experiments.profile_epoch import _median_ms, table
+from experiments.profile_epoch import median_ms, table
 
 
 def test_the_table_scales_each_part_to_the_reference_epoch():
@@ -17,8 +17,10 @@ def test_the_table_scales_each_part_to_the_reference_epoch():
 
 def test_the_median_of_the_timed_calls_is_taken_after_two_warm_ups():
     calls = []
-    assert _median_ms(lambda: calls.append(1), repeats=5) >= 0.0
+    assert median_ms(lambda: calls.append(1), repeats=5) >= 0.0
     assert len(calls) == 7
+    assert median_ms(lambda: calls.append(1), repeats=3, warm_ups=5) >= 0.0
+    assert len(calls) == 15
 
 
 def test_the_speed_section_gives_every_row_as_a_ratio_to_the_reference():
