@@ -296,3 +296,13 @@ def test_the_targets_line_names_ease_alone():
     line = benchmark_report.afetler_targets(groups)
     assert "EASE alone (AFETLER's item-item channel is a rank-64 EASE): NDCG@10 0.4350, P@10 0.3550." in line
     assert "+10.0% NDCG@10 over the two-tower base 0.4000" in line
+
+
+def test_fitting_the_channel_says_what_runs_before_the_long_part(trained, tiny_data, tiny_split, capsys):
+    model, history = trained
+    refit = item_item_fitting.fit_item_item(model, tiny_data, tiny_split, verbose=1)
+    assert refit["share"] == history["item_item"]["share"]  # closed form: the same channel again
+    lines = capsys.readouterr().out.splitlines()
+    n_items = len(model.network.item_item.item_vocabulary)
+    assert lines[0].startswith(f"item-item channel: EASE over {n_items:,} items, rank")
+    assert lines[-1].startswith("item-item channel: rank")

@@ -93,6 +93,9 @@ def fit_item_item(model, data: Dataset, split: Split, verbose: int = 1) -> dict:
     """
     channel, config = model.network.item_item, model.config
     items = pd.Index(channel.item_vocabulary).astype(str)
+    if verbose:  # EASE's inverse grows with the cube of the catalogue: say what is running
+        print(f"item-item channel: EASE over {len(items):,} items, rank {channel.rank}, then "
+              f"{len(SHARES)} shares scored on validation ...", flush=True)
     x_items = ease.interaction_matrix(split.train, pd.Index(channel.user_vocabulary).astype(str), items)
     b = ease.ease_weights(x_items, config.ease.penalty)
     w, v = ease.low_rank(b, channel.rank)
