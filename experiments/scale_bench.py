@@ -33,6 +33,9 @@ from experiments.machine import machine
 from experiments.scale_report import SIZES
 
 MODEL = {"tower.embedding_dim": 32, "tower.tower_units": [64, 32], "tower.ranking_units": [64, 32]}
+# A size's measurement: batches, the first ones untimed, batch size, optimizer
+# (the command's defaults; experiments.speed measures its streamed row with them).
+MEASURE = {"steps": 200, "warmup": 20, "batch": 1024, "optimizer": "lazy_adam"}
 
 
 def child(data: str, steps: int, warmup: int, batch: int, optimizer: str, out: str) -> None:
@@ -124,10 +127,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                    choices=list(SIZES))
     p.add_argument("--work", default=os.path.join(os.environ.get("TMPDIR", "/tmp"), "afetler_scale"))
     p.add_argument("--out", default=store.DIR, help="the result store")
-    p.add_argument("--steps", type=int, default=200)
-    p.add_argument("--warmup", type=int, default=20)
-    p.add_argument("--batch", type=int, default=1024)
-    p.add_argument("--optimizer", default="lazy_adam", choices=OPTIMIZERS,
+    p.add_argument("--steps", type=int, default=MEASURE["steps"])
+    p.add_argument("--warmup", type=int, default=MEASURE["warmup"])
+    p.add_argument("--batch", type=int, default=MEASURE["batch"])
+    p.add_argument("--optimizer", default=MEASURE["optimizer"], choices=OPTIMIZERS,
                    help="train.optimizer (default lazy_adam: per-step cost independent of the "
                         "vocabulary sizes; adam updates every embedding row each step)")
     p.add_argument("--no-workers", action="store_true", help="skip the 1 vs 2 workers fit")

@@ -19,7 +19,8 @@ One after the other, on this machine (run it on a quiet one and read the load it
   seconds per epoch include its tracing and per-epoch validation;
 - streamed: the scale benchmark's measurement (:mod:`experiments.scale_bench`)
   of ``--stream-size`` (default 1M interactions over a 1M-item catalogue):
-  examples/s over batches 21-200 of 1024, in a fresh process.
+  examples/s over its batches after the warm-up ones (``scale_bench.MEASURE``),
+  in a fresh process.
 
 Every row is also given as a ratio to the reference: seconds (epoch or fit)
 over the reference's, and for throughput the reference's examples/s over the
@@ -85,9 +86,8 @@ def model_fit(model: str, seed: int, work: str) -> dict:
 
 def streamed(size: str, work: str) -> dict:
     """The scale benchmark's streamed measurement of ``size``, in a fresh process."""
-    args = argparse.Namespace(steps=200, warmup=20, batch=1024, optimizer="lazy_adam")
-    figures = scale_bench.run_size(size, work, args)
-    return {"size": size, "interactions": figures["interactions"],
+    figures = scale_bench.run_size(size, work, argparse.Namespace(**scale_bench.MEASURE))
+    return {"size": size, **scale_bench.MEASURE, "interactions": figures["interactions"],
             "catalogue_items": figures["catalogue_items"],
             "examples_per_second": figures["examples_per_second"],
             "peak_rss_mib": figures["peak_rss_mib"]}

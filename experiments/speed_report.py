@@ -43,7 +43,8 @@ def rows(payload: dict) -> list:
     stream = payload.get("streamed")
     if stream:
         out.append((f"streamed: {stream['interactions']:,} interactions, "
-                    f"{stream['catalogue_items']:,}-item catalogue (batches 21-200)", None, None,
+                    f"{stream['catalogue_items']:,}-item catalogue (batches "
+                    f"{stream['warmup'] + 1}-{stream['steps']} of {stream['batch']})", None, None,
                     None, stream["examples_per_second"],
                     (n / ref_epoch) / stream["examples_per_second"]))
     return out

@@ -188,6 +188,9 @@ def test_fit_sets_the_channel_and_picks_the_best_validation_share(trained, tiny_
     from afetler_tf import training
     model, history = trained
     channel, fitted = model.network.item_item, history["item_item"]
+    # the fit times each stage it ran (what `experiments speed` reads), in the fit's order
+    assert list(history["stage_seconds"])[:3] == ["joint", "item_item", "ranking"]
+    assert all(seconds > 0 for seconds in history["stage_seconds"].values())
     n_items = len(model.space.item_ids)
     assert channel.rank == min(64, n_items)  # capped at the catalogue
     scores = {float(s): v for s, v in fitted["val_ndcg@10"].items()}
@@ -221,6 +224,9 @@ def test_the_share_search_scores_each_share_as_the_model_would(trained, tiny_dat
     from afetler_tf import training
     model, history = trained
     channel, fitted = model.network.item_item, history["item_item"]
+    # the fit times each stage it ran (what `experiments speed` reads), in the fit's order
+    assert list(history["stage_seconds"])[:3] == ["joint", "item_item", "ranking"]
+    assert all(seconds > 0 for seconds in history["stage_seconds"].values())
     try:
         for share, recorded in fitted["val_ndcg@10"].items():
             channel.set_share(float(share))
