@@ -33,6 +33,15 @@ def test_make_dataset_gives_the_batches_of_shuffling_the_rows():
     assert plain[2]["user_id"].numpy()[0].decode() == "ü10"
 
 
+def test_make_dataset_is_not_autotuned():
+    """An autotuned pipeline's iterator, when dropped, waits for the tuning
+    thread's current sleep (seconds late in a fit, after every epoch's
+    iterator); the in-memory pipeline has nothing to tune."""
+    ds = training.make_dataset({"x": np.arange(10, dtype=np.float32)}, None, 4, shuffle=True)
+    assert ds.options().autotune.enabled is False
+    assert [len(b["x"]) for b in ds] == [4, 4, 2]
+
+
 def test_compiled_traces_once_for_any_batch_size_and_length():
     traces = []
 

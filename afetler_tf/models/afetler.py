@@ -10,7 +10,7 @@ import dataclasses
 import os
 import re
 import warnings
-from typing import Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 import pandas as pd
@@ -122,7 +122,8 @@ class Afetler(Recommender):
                 Stage("item_item", lambda c: item_item_fitting.fit_item_item(self, c.data, c.split, c.verbose),
                       when=lambda c: self.network.item_item is not None, prefix=None),
                 Stage("ranking", self._fit_ranking, when=rated, prefix="ranking/"),
-                Stage("gan", lambda c: self.fit_new_item_gan(c.split, c.verbose, c.stage_dir("gan")),
+                Stage("gan", lambda c: self.fit_new_item_gan(c.split, c.verbose, c.stage_dir("gan"),
+                                                             train_examples=c.train),
                       when=lambda c: self.config.gan.enabled, prefix="gan/"),
                 Stage("taste", self._fit_taste, prefix="taste/",
                       when=lambda c: rated(c) and self.config.afetler.user_taste)]
@@ -169,16 +170,18 @@ class Afetler(Recommender):
         if split.kind == "none" and not split.validation.empty:
             self.add_history(split.validation)
 
-    def fit_new_item_gan(self, split: Split, verbose: int = 1, checkpoint_dir=None) -> dict:
+    def fit_new_item_gan(self, split: Split, verbose: int = 1, checkpoint_dir=None,
+                         train_examples: Optional[dict] = None) -> dict:
         """Trains the NewItemGAN on the trained (frozen) towers; returns its history.
 
         With ``checkpoint_dir`` the stage is resumable per epoch (generator,
         discriminator and both optimizers), like the other stages; a finished
         one is skipped and its weights restored (:func:`new_items.fit_gan`).
         Then, on rated data, the ranker's cold-item path is calibrated
-        (:func:`cold_path.fit_cold_path`)."""
+        (:func:`cold_path.fit_cold_path`; ``train_examples``: :meth:`examples`
+        of ``split.train`` where the caller has them)."""
         history = new_items.fit_gan(self, split, verbose, checkpoint_dir)
-        history.update(cold_path.fit_cold_path(self, split))
+        history.update(cold_path.fit_cold_path(self, split, train_examples))
         self.gan_history = history
         return history
 

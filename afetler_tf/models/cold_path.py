@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import warnings
+from typing import Optional
 
 import numpy as np
 import pandas as pd
@@ -25,13 +26,14 @@ from afetler_tf.models.new_items import gan_frames, warm_items
 from afetler_tf.models.taste import bounded_share, user_content_ridge
 
 
-def fit_cold_path(model, split) -> dict:
+def fit_cold_path(model, split, train_examples: Optional[dict] = None) -> dict:
     """Every piece of the cold-item path, in order (module docstring); returns
     what each fitted ({} on implicit data: the ranker was not trained, so it
-    has no cold-item path to calibrate)."""
+    has no cold-item path to calibrate). ``train_examples``: the model's
+    examples of ``split.train`` where the caller has them (else built here)."""
     if not split.train["rating"].notna().any():
         return {}
-    history = {"user_offsets": fit_offsets(model, split)}
+    history = {"user_offsets": fit_offsets(model, split, train_examples=train_examples)}
     history.update({f"content_bias_{k}": v for k, v in fit_content_bias(model, split).items()})
     history["user_affinities"] = fit_user_affinity(model, split)
     history.update(fit_interaction_scale(model, split))
@@ -150,17 +152,21 @@ def cold_scales(truth, base, full, taste) -> tuple[float, float]:
     return float(scales[0]), float(scales[1])
 
 
-def fit_offsets(model, split, damping: float = 5.0) -> int:
+def fit_offsets(model, split, damping: float = 5.0, train_examples: Optional[dict] = None) -> int:
     """Sets the cold-item path's ``user_offset`` and ``item_offset`` from the
     interaction term m = rating - mu - b_u - b_v of the training pairs with
     warm (non-routed) items: o_u = the user's mean m, then o_v = the item's
     mean of m - o_u, both damped toward 0 (sum / (n + ``damping``)).
-    Returns the number of users with an offset (0 without a ranking head)."""
+    Returns the number of users with an offset (0 without a ranking head).
+    ``train_examples``: ``model.examples`` of ``split.train``, if the caller
+    has them (the fit's stages share them: building them takes a second on
+    MovieLens-100k)."""
     head, net = model.network.ranking_head, model.network
     if head is None or head.cold_items is None:
         return 0
     cold = head.cold_items
-    feats = model.examples(split.train, model.sampling_probabilities)
+    feats = (train_examples if train_examples is not None
+             else model.examples(split.train, model.sampling_probabilities))
     items = head.item_lookup(feats["item_id"]).numpy()
     warm = ~cold.routed_items(items).numpy()
     with without_taste(head):  # m without the users' taste (models.taste), if already fitted

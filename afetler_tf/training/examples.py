@@ -64,6 +64,7 @@ def make_dataset(features: Mapping[str, np.ndarray], labels: Optional[np.ndarray
     rows in one op per feature: the same batches as slicing, shuffling and
     batching the rows themselves (the shuffle's order depends on its seed
     only), at a fraction of the cost with string features and histories.
+    The pipeline is not autotuned (a fixed prefetch of two batches).
     """
     tensors = {key: tf.constant(value) for key, value in features.items()}
     label_tensor = None if labels is None else tf.constant(labels)
@@ -77,5 +78,9 @@ def make_dataset(features: Mapping[str, np.ndarray], labels: Optional[np.ndarray
         return batch if label_tensor is None else (batch, tf.gather(label_tensor, index))
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    # No autotuning thread: nothing here runs in parallel to tune, and an
+    # iterator's end waits for that thread's current sleep (seconds late in
+    # a fit; docs/decisions.md, 2026-11-30, "One input iterator per fit").
+    options.autotune.enabled = False
     return ds.batch(batch_size, drop_remainder=drop_remainder).map(rows).with_options(
-        options).prefetch(tf.data.AUTOTUNE)
+        options).prefetch(2)
