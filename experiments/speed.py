@@ -9,7 +9,8 @@ One after the other, on this machine (run it on a quiet one and read the load it
 - reference: a tutorial-style ``tfrs.Model`` (user and item id embeddings of width 32,
   a ``Retrieval`` task with the in-batch softmax, batch 1024, Adagrad 0.1;
   :func:`experiments.profile_epoch.reference_model`) on MovieLens-100k's
-  random split's training part: one epoch after a warm-up epoch (the "epoch"), and a
+  random split's training part: the second epoch of a two-epoch fit, from its start to
+  its end (the "epoch"; :func:`experiments.profile_epoch.second_epoch_seconds`), and a
   fresh model's 10 epochs with its tracing and input set-up (the "fit"); beside
   it AFETLER's joint-stage epoch timed the same way (after a warm-up epoch, no validation);
 - the base two-tower and AFETLER with their defaults: ``python -m

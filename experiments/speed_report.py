@@ -20,7 +20,7 @@ def rows(payload: dict) -> list:
     ref = payload["reference"]
     n = ref["train_interactions"]
     ref_epoch, ref_fit = ref["epoch_seconds"], ref["fit_seconds"]
-    out = [("reference: plain TFRS two-tower, one epoch (after a warm-up epoch)", 1, ref_epoch,
+    out = [("reference: plain TFRS two-tower, second epoch of a fit", 1, ref_epoch,
             ref_epoch, n / ref_epoch, 1.0)]
     steady = ref.get("afetler_steady_epoch_seconds")
     if steady:
