@@ -89,7 +89,7 @@ def second_epoch_seconds(model, dataset) -> float:
     epoch's start to its end: the input iterator's set-up and teardown
     between epochs are not in it (an autotuned pipeline's teardown waits for
     its tuning thread, a wait of no fixed length: docs/decisions.md,
-    2026-11-30, "One input iterator per fit")."""
+    2026-11-30, "In-memory input pipelines are not autotuned")."""
     import tensorflow as tf
 
     class EpochTimes(tf.keras.callbacks.Callback):

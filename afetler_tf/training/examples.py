@@ -78,9 +78,10 @@ def make_dataset(features: Mapping[str, np.ndarray], labels: Optional[np.ndarray
         return batch if label_tensor is None else (batch, tf.gather(label_tensor, index))
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    # No autotuning thread: nothing here runs in parallel to tune, and an
-    # iterator's end waits for that thread's current sleep (seconds late in
-    # a fit; docs/decisions.md, 2026-11-30, "One input iterator per fit").
+    # No autotuning thread: nothing here runs in parallel to tune, and a
+    # dropped iterator waits for that thread's current sleep (seconds, late
+    # in a fit; docs/decisions.md, 2026-11-30, "In-memory input pipelines
+    # are not autotuned").
     options.autotune.enabled = False
     return ds.batch(batch_size, drop_remainder=drop_remainder).map(rows).with_options(
         options).prefetch(2)
