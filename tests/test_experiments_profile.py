@@ -1,6 +1,7 @@
 """The epoch profile's report (experiments.profile_epoch), on hand-made figures."""
 
-from experiments.profile_epoch import median_ms, table
+from experiments import profile_epoch
+from experiments.profile_epoch import median_ms, second_epoch_seconds, table
 
 
 def test_the_table_scales_each_part_to_the_reference_epoch():
@@ -21,6 +22,24 @@ def test_the_median_of_the_timed_calls_is_taken_after_two_warm_ups():
     assert len(calls) == 7
     assert median_ms(lambda: calls.append(1), repeats=3, warm_ups=5) >= 0.0
     assert len(calls) == 15
+
+
+def test_the_timed_epoch_is_the_second_from_its_start_to_its_end(monkeypatch):
+    """A fake clock and a fake fit: the first epoch (tracing) and the time
+    between epochs (the input's set-up and teardown) are left out."""
+    clock = [0.0]
+    monkeypatch.setattr(profile_epoch.time, "perf_counter", lambda: clock[0])
+
+    class FakeModel:
+        def fit(self, dataset, epochs, verbose, callbacks):
+            for epoch, (inside, between) in enumerate([(5.0, 7.0), (2.0, 11.0)][:epochs]):
+                for callback in callbacks:
+                    callback.on_epoch_begin(epoch)
+                clock[0] += inside
+                for callback in callbacks:
+                    callback.on_epoch_end(epoch)
+                clock[0] += between  # the dropped iterator's teardown, the next one's set-up
+    assert second_epoch_seconds(FakeModel(), dataset=None) == 2.0
 
 
 def test_the_speed_section_gives_every_row_as_a_ratio_to_the_reference():
