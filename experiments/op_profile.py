@@ -2,6 +2,7 @@
 
     python -m experiments op_profile serving --index DIR/afetler_index/1 --run RUN [--batch 1]
     python -m experiments op_profile train [--seed 1] [--steps 20]
+    python -m experiments op_profile gan [--seed 1] [--steps 20]
     python -m experiments op_profile item_level [--rows 1 16 32 64 256 1024]
 
 ``serving``: the exported index's ``serving_default`` for ``--batch`` real users
@@ -11,7 +12,8 @@ of ``RUN`` (with their whole training histories, k = 10, as
 is averaged over ``--traces`` calls after warm-up. ``train``: AFETLER's joint
 training step on MovieLens-100k (default config, the epoch's first batch, as
 ``python -m experiments profile`` prepares it), ``--steps`` calls under the
-TensorFlow profiler, its ``framework_op_stats`` summed by op type. Both print
+TensorFlow profiler, its ``framework_op_stats`` summed by op type; ``gan``: the
+same for a NewItemGAN training step (:func:`gan_ops`). Each prints
 the largest ops; times are the ops' own (several threads: their sum can exceed
 the wall time). ``item_level``: MCAU's item level in its two formulations
 (``afetler_tf.layers.mcau``: one matrix per row, or one plain matmul over
@@ -71,13 +73,51 @@ def serving_ops(index_dir: str, features: dict, traces: int = 20, warmup: int = 
 def train_ops(seed: int = 1, steps: int = 20) -> dict:
     """{(op name, op type): total us over ``steps`` joint training steps}."""
     import tensorflow as tf
-    from tensorflow.python.profiler.internal import _pywrap_profiler_plugin as plugin
 
     from experiments.profile_epoch import prepared_joint_stage
 
     network, dataset = prepared_joint_stage(seed)[4:]
     batch = next(iter(dataset))
-    step = tf.function(lambda: network.train_step(batch))
+    return _profiled(tf.function(lambda: network.train_step(batch)), steps)
+
+
+def gan_ops(seed: int = 1, steps: int = 20) -> dict:
+    """{(op name, op type): total us over ``steps`` NewItemGAN training steps}:
+    the GAN stage's first batch on MovieLens-100k (default config), against
+    towers trained for one joint epoch (a step's ops do not depend on how
+    well the towers are trained)."""
+    import pandas as pd
+    import tensorflow as tf
+
+    from afetler_tf import training
+    from afetler_tf.config import Config
+    from afetler_tf.models import build_model, new_items
+    from afetler_tf.runs.training_run import prepare
+
+    config = Config().replace(data={"seed": seed}, train={"seed": seed, "epochs": 1})
+    data, split = prepare(config, verbose=0)
+    model = build_model(config)
+    model.fit(data, split, verbose=0, skip_stages=("ranking", "gan", "taste"))
+    train = new_items.gan_frames(model, split, new_items.warm_items(split.train, 1))[0]
+    users = sorted(set(train["user_id"].astype(str)))
+    items = sorted(set(train["item_id"].astype(str)))
+    p_u = pd.DataFrame(model.tower_user_vectors(users), index=users)
+    p_v = pd.DataFrame(training.batched(model.network.candidate_tower, model.space.item_features(items)),
+                       index=items)
+    gan = new_items.build_gan(model)
+    gan.compile(g_optimizer=tf.keras.optimizers.Adam(config.gan.g_learning_rate),
+                d_optimizer=tf.keras.optimizers.Adam(config.gan.d_learning_rate))
+    dataset = training.make_dataset(new_items.gan_examples(model, train, p_u, p_v), None,
+                                    config.gan.batch_size, shuffle=True, seed=seed)
+    batch = next(iter(dataset))
+    return _profiled(tf.function(lambda: gan.train_step(batch)), steps)
+
+
+def _profiled(step, steps: int) -> dict:
+    """{(op name, op type): total us} of ``steps`` calls of ``step`` (after 5 unprofiled)."""
+    import tensorflow as tf
+    from tensorflow.python.profiler.internal import _pywrap_profiler_plugin as plugin
+
     for _ in range(5):
         step()
     logdir = tempfile.mkdtemp(prefix="op_profile_")
@@ -141,7 +181,7 @@ def _print(title: str, rows: list, width: int = 90) -> None:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     p = argparse.ArgumentParser(prog="python -m experiments op_profile", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("what", choices=("serving", "train", "item_level"))
+    p.add_argument("what", choices=("serving", "train", "gan", "item_level"))
     p.add_argument("--index", help="serving: an exported index version folder")
     p.add_argument("--run", help="serving: the run whose users make the request")
     p.add_argument("--batch", type=int, default=1, help="serving: users per request")
@@ -173,8 +213,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                   f"{m['per_row']['forward+backward']:.3f} | {m['stacked']['forward+backward']:.3f}",
                   flush=True)
     else:
-        times = train_ops(args.seed, args.steps)
-        print(f"AFETLER joint train step, MovieLens-100k seed {args.seed}: ops' own time "
+        times = (train_ops if args.what == "train" else gan_ops)(args.seed, args.steps)
+        step = "joint train step" if args.what == "train" else "NewItemGAN train step"
+        print(f"AFETLER {step}, MovieLens-100k seed {args.seed}: ops' own time "
               f"{sum(times.values()) / args.steps / 1000:.1f} ms a step (all threads)")
         _print("by op type:", top(by_type(times), args.steps, args.top))
         _print("largest ops:", top(times, args.steps, args.top))

@@ -221,3 +221,34 @@ def test_a_fit_can_skip_named_stages(tiny_data, tiny_split):
     assert np.isfinite(model.score_all(["u0"], tiny_split.train["item_id"].unique()[:5])).all()
     with pytest.raises(ValueError, match="No stage named"):
         build_model(tiny_config("afetler")).fit(tiny_data, tiny_split, verbose=0, skip_stages=("rank",))
+
+
+def test_id_codes_are_equal_exactly_where_the_ids_are():
+    from afetler_tf.models.objectives import id_codes
+    ids = tf.constant(["b", "a", "b", "c", "a"])
+    codes = id_codes(ids).numpy()
+    np.testing.assert_array_equal(codes[:, None] == codes[None, :],
+                                  ids.numpy()[:, None] == ids.numpy()[None, :])
+    assert codes.dtype == np.int32
+
+
+def test_in_batch_softmax_on_id_codes_equals_the_string_ids_loss():
+    """The accidental hits removed on the codes are those TFRS removes on the strings
+    (hand-made batch: items "x" and "y" each twice)."""
+    import tensorflow_recommenders as tfrs
+    from afetler_tf.models.objectives import InBatchSoftmax
+    rng = np.random.default_rng(0)
+    p_u, p_v = (tf.constant(rng.normal(size=(4, 3)), tf.float32) for _ in range(2))
+    features = {"item_id": tf.constant(["x", "y", "x", "y"]),
+                "sampling_probability": tf.constant([0.2, 0.1, 0.2, 0.1])}
+    loss = tf.keras.losses.CategoricalCrossentropy(from_logits=True,
+                                                   reduction=tf.keras.losses.Reduction.NONE)
+    reference = tfrs.tasks.Retrieval(loss=loss, temperature=0.5, remove_accidental_hits=True)
+    expected = tf.reduce_mean(reference(p_u, p_v, compute_metrics=False, candidate_ids=features["item_id"],
+                                        candidate_sampling_probability=features["sampling_probability"]))
+    without = tfrs.tasks.Retrieval(loss=loss, temperature=0.5)
+    kept = tf.reduce_mean(without(p_u, p_v, compute_metrics=False,
+                                  candidate_sampling_probability=features["sampling_probability"]))
+    got = InBatchSoftmax(0.5).loss(features, p_u, p_v)
+    np.testing.assert_allclose(got.numpy(), expected.numpy(), rtol=1e-6)
+    assert abs(float(kept) - float(expected)) > 1e-3  # the hits are there to remove

@@ -101,3 +101,22 @@ def test_write_report(tmp_path):
 def test_write_report_without_metrics_or_history(tmp_path):
     text = open(report.write_report(str(tmp_path), {"model": "mf"}, {}, None, 1.0)).read()
     assert "No evaluation metrics" in text and "## Training" not in text
+
+
+def test_the_training_curve_has_a_panel_per_stage_with_its_loss_and_validation_figures():
+    panels = report.curve_panels({"loss": [3.0, 2.0], "mimic_loss": [0.5, 0.4], "val_ndcg@10": [0.1, 0.2],
+                                  "ranking/loss": [0.9], "ranking/val_rating_loss": [0.8],
+                                  "ranking/retrieval_loss": [0.0], "gan/d_loss": [1.0, 1.2],
+                                  "gan/val_retrieval_loss": [7.0, 7.5], "other/x": [1.0]})
+    assert {stage: sorted(shown) for stage, shown in panels.items()} == {
+        "training": ["loss", "val_ndcg@10"],  # the mimic term stays in history.json only
+        "ranking": ["loss", "val_rating_loss"],  # the untrained retrieval term (0) is left out
+        "gan": ["d_loss", "val_retrieval_loss"], "other": ["x"]}  # nothing known: all of it
+
+
+def test_a_staged_training_curve_names_the_first_stage_and_keeps_the_fits_order(tmp_path):
+    history = {"gan/d_loss": [1.0], "loss": [3.0, 2.0], "ranking/loss": [0.9, 0.8],
+               "stage_seconds": {"joint": 1.0, "ranking": 0.5, "gan": 0.2}}
+    assert list(report.curve_panels(history)) == ["joint", "ranking", "gan"]
+    path = report.training_curve(str(tmp_path / "curve.png"), history)
+    assert open(path, "rb").read(8) == PNG_MAGIC

@@ -78,3 +78,34 @@ def test_the_collector_skips_what_exists_only_inside_the_block():
     with training.collector_skips_what_exists():
         assert gc.get_freeze_count() > before
     assert gc.get_freeze_count() == 0
+
+
+def test_each_training_stage_traces_its_step_once(tiny_data, tiny_split):
+    """The network is built before the first step and each stage's optimizer
+    slots are created before its first step: a first call that creates
+    variables would be traced twice."""
+    from afetler_tf.config import Config
+    from afetler_tf.models import build_model
+    model = build_model(Config().replace(train={"epochs": 2, "batch_size": 64}, gan={"epochs": 1}))
+    model.fit(tiny_data, tiny_split, verbose=0, skip_stages=("ranking", "gan", "taste"))
+    assert model.network.train_function.experimental_get_tracing_count() == 1  # joint
+    model = build_model(Config().replace(train={"epochs": 2, "batch_size": 64}, gan={"epochs": 1}))
+    model.fit(tiny_data, tiny_split, verbose=0)
+    assert model.network.train_function.experimental_get_tracing_count() == 1  # ranking
+    assert model.gan.train_function.experimental_get_tracing_count() == 1
+
+
+def test_optimizer_slots_made_before_the_first_step_change_nothing():
+    """The same two steps with the slots created before the first and inside it."""
+    def fitted(early: bool):
+        tf.keras.utils.set_random_seed(0)
+        model = tf.keras.Sequential([tf.keras.layers.Embedding(10, 3), tf.keras.layers.Dense(1)])
+        model.compile(optimizer=tf.keras.optimizers.Adam(0.1), loss="mse")
+        model.build((None,))
+        if early:
+            training.create_optimizer_slots(model)
+        model.fit(np.array([1, 2, 3, 4]), np.array([1.0, 0.0, 1.0, 0.5]), batch_size=2, epochs=1,
+                  shuffle=False, verbose=0)
+        return [w.numpy() for w in model.weights]
+    for early, late in zip(fitted(True), fitted(False)):
+        np.testing.assert_array_equal(early, late)

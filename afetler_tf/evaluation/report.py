@@ -132,8 +132,39 @@ def _series(history: Mapping, prefix: str = "") -> dict[str, list[float]]:
     return series
 
 
+# Per stage, the series a training curve shows: the training loss and the
+# validation figures early stopping reads (the loss terms stay in history.json).
+CURVE_SERIES = ("loss", "val_loss", "val_rating_loss", "val_rmse", "d_loss", "g_loss",
+                "val_retrieval_loss", "val_similarity_loss")
+CURVE_RIGHT_AXIS = ("val_ndcg@10",)  # ranking quality, on its own scale
+
+
+def curve_panels(history: Mapping) -> dict[str, dict[str, list]]:
+    """The series of a training curve, one panel per training stage: {stage:
+    {name: values}}, stages by their history prefix ("ranking/loss" is the
+    ranking stage's; unprefixed keys the first stage's: the first of the
+    history's ``stage_seconds``, else "training"), in the fit's order. A stage
+    shows its :data:`CURVE_SERIES` and :data:`CURVE_RIGHT_AXIS`, or every
+    series where it has none of them; a series that is 0 at every epoch (a
+    loss term the stage does not train) is left out."""
+    stages: dict[str, dict[str, list]] = {}
+    for name, values in _series(history).items():
+        stage, _, key = name.rpartition("/")
+        if any(values):
+            stages.setdefault(stage or "training", {})[key] = values
+    shown = set(CURVE_SERIES) | set(CURVE_RIGHT_AXIS)
+    panels = {stage: ({k: v for k, v in keys.items() if k in shown} or keys)
+              for stage, keys in stages.items()}
+    order = list(history.get("stage_seconds") or {})
+    if order and "training" in panels and order[0] not in panels:
+        panels = {order[0] if k == "training" else k: v for k, v in panels.items()}
+    return dict(sorted(panels.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order
+                       else len(order)))
+
+
 def training_curve(path: str, history: Mapping) -> str:
-    """Plots each per-epoch series of ``history`` against the epoch (PNG).
+    """Plots the per-epoch series of ``history`` against the epoch (PNG), one
+    panel per training stage (:func:`curve_panels`).
 
     Raises:
         ValueError: if ``history`` holds no per-epoch numeric series.
@@ -141,14 +172,23 @@ def training_curve(path: str, history: Mapping) -> str:
     series = _series(history)
     if not series:
         raise ValueError(f"history has no per-epoch numeric series (keys: {sorted(history)}).")
-    figure = new_figure()
-    axes = figure.add_subplot()
-    for name, values in series.items():
-        axes.plot(np.arange(1, len(values) + 1), values, marker="o", label=name)
-    axes.set_xlabel("epoch")
-    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
-    axes.set_title("Training history")
-    axes.legend(fontsize=7)
+    panels = curve_panels(history)
+    figure = new_figure(7.0, 2.6 * len(panels) + 0.6)
+    for row, (stage, shown) in enumerate(panels.items()):
+        axes = figure.add_subplot(len(panels), 1, row + 1)
+        right = None
+        for name, values in shown.items():
+            target = axes
+            if name in CURVE_RIGHT_AXIS:
+                right = right or axes.twinx()
+                target = right
+            target.plot(np.arange(1, len(values) + 1), values, marker="o", label=name,
+                        color=f"C{list(shown).index(name)}")
+        handles = [h for a in (axes, right) if a is not None for h in a.get_legend_handles_labels()[0]]
+        axes.legend(handles, [h.get_label() for h in handles], fontsize=7)
+        axes.set_title(stage)
+        axes.set_xlabel("epoch")
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     figure.savefig(path, format="png")
     return path
 

@@ -143,7 +143,7 @@ class Afetler(Recommender):
             return training.fit_model(self.network, self._with_frozen_towers(context.train),
                                       self._with_frozen_towers(context.validation), stage2,
                                       context.verbose, context.stage_dir("ranking"),
-                                      monitor="val_rating_loss", prefix="ranking ")
+                                      monitor="val_rating_loss", prefix="ranking ", built=True)
         finally:
             self.network.stage = "joint"
             self._freeze_towers(False)

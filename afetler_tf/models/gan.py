@@ -38,6 +38,7 @@ import tensorflow_recommenders as tfrs
 
 from afetler_tf.features import MISSING, ItemFeatures
 from afetler_tf.layers.towers import mlp
+from afetler_tf.models.objectives import id_codes
 from afetler_tf.training import with_autograph
 
 LOSS_NAMES = ("d_loss", "g_loss", "adversarial_loss", "similarity_loss", "retrieval_loss")
@@ -138,6 +139,12 @@ class NewItemGAN(tf.keras.Model):
         self.retrieval = tfrs.tasks.Retrieval(loss=loss, temperature=self._args["temperature"],
                                               remove_accidental_hits=True)
 
+    def optimizer_variables(self) -> list:
+        """(optimizer, the variables it updates) of each player
+        (``training.loop.create_optimizer_slots``)."""
+        return [(self.d_optimizer, self.discriminator.trainable_weights),
+                (self.g_optimizer, self.generator.trainable_weights)]
+
     @property
     def metrics(self):
         return list(self.trackers.values())  # reset by Keras at each epoch
@@ -160,7 +167,8 @@ class NewItemGAN(tf.keras.Model):
         terms = {"adversarial_loss": tf.reduce_mean(self.loss_fn(tf.ones_like(logits), logits)),
                  "similarity_loss": tf.reduce_mean(tf.square(1.0 - cos)),
                  "retrieval_loss": tf.reduce_mean(with_autograph(self.retrieval)(
-                     data["user_vector"], fake, compute_metrics=False, candidate_ids=data["item_id"],
+                     data["user_vector"], fake, compute_metrics=False,
+                     candidate_ids=id_codes(data["item_id"]),
                      candidate_sampling_probability=data["sampling_probability"]))}
         w_adv, w_sim, w_ret = self._args["loss_weights"]
         total = (w_adv * terms["adversarial_loss"] + w_sim * terms["similarity_loss"]

@@ -119,6 +119,7 @@ def fit_gan(model, split, verbose: int = 1, checkpoint_dir: Optional[str] = None
     # land at once (not deferred until a call), and are then saved by save_gan.
     probe = model.space.item_features(warm[:1])
     gan.discriminator((gan(probe), probe))
+    training.create_optimizer_slots(gan)  # so the train step is traced once
     monitor = "val_retrieval_loss" if gcfg.retrieval_weight else "val_similarity_loss"
     history = training.fit_with_early_stopping(
         gan, training.make_dataset(gan_examples(model, train, p_u, p_v), None, gcfg.batch_size,

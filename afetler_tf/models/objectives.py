@@ -40,6 +40,16 @@ def retrieval_task(temperature: float) -> tfrs.tasks.Retrieval:
     return tfrs.tasks.Retrieval(loss=loss, temperature=temperature, remove_accidental_hits=True)
 
 
+def id_codes(ids: tf.Tensor) -> tf.Tensor:
+    """(n,) int32 codes of the (n,) ids, equal exactly where the ids are equal
+    (``tf.unique``): what a TFRS ``Retrieval`` task with
+    ``remove_accidental_hits`` should get as ``candidate_ids``. It compares
+    the ids of every pair of candidates, n^2 comparisons, which on id strings
+    took a quarter of a NewItemGAN step (``python -m experiments op_profile
+    gan``); on the codes the same pairs come out equal."""
+    return tf.unique(ids).idx
+
+
 def check_catalogue_size(items: int) -> None:
     """Refuses the exact softmax over a catalogue above CATALOGUE_SOFTMAX_LIMIT items."""
     if items > CATALOGUE_SOFTMAX_LIMIT:
@@ -119,7 +129,7 @@ class InBatchSoftmax(tf.Module):
             ids, prob = tf.concat([ids, bank_ids], 0), tf.concat([prob, bank_prob], 0)
             self.bank.write(p_v, features["item_id"], features["sampling_probability"])
         retrieval = with_autograph(self.task)  # the network's compute_loss is traced without it
-        return tf.reduce_mean(retrieval(p_u, candidates, compute_metrics=False, candidate_ids=ids,
+        return tf.reduce_mean(retrieval(p_u, candidates, compute_metrics=False, candidate_ids=id_codes(ids),
                                         candidate_sampling_probability=prob))
 
 

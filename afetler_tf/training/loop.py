@@ -136,6 +136,38 @@ def fit_with_early_stopping(model: tf.keras.Model, train: tf.data.Dataset,
                       else None, mode)
 
 
+def create_optimizer_slots(model: tf.keras.Model) -> None:
+    """Creates the optimizers' slot variables (Adam's moments) now, as their
+    first step would. Call it on a compiled model whose own variables all
+    exist (a later stage: a first stage's first step builds the network).
+
+    A ``tf.function`` whose first call creates variables is traced twice
+    (once creating them, once more without them), and Keras' optimizers
+    create their slots in the first train step: each later training stage
+    traced its step twice. ``model.optimizer_variables()``, where a model
+    defines it, gives the (optimizer, variables) pairs (a GAN's two
+    players); otherwise ``model.optimizer`` and ``model.trainable_variables``,
+    the variables the train step applies gradients to, in that order."""
+    pairs = (model.optimizer_variables() if hasattr(model, "optimizer_variables")
+             else [(model.optimizer, model.trainable_variables)])
+    for optimizer, variables in pairs:
+        with tf.name_scope(optimizer.name):
+            optimizer.build(list(variables))
+
+
+def build_variables(model: tf.keras.Model, examples: dict, rows: int = 8) -> bool:
+    """Creates ``model``'s variables by one eager call of its loss on the
+    first ``rows`` examples (not a training step: nothing is updated, no
+    dropout is drawn; the trackers it feeds are reset when ``fit`` starts), so
+    its first train step is traced once, not twice (see
+    :func:`create_optimizer_slots`). Returns False, doing nothing, for a
+    model without ``compute_loss`` (not a TFRS model)."""
+    if not hasattr(model, "compute_loss"):
+        return False
+    model.compute_loss({key: value[:rows] for key, value in examples.items()}, training=False)
+    return True
+
+
 def _steps_for_parameter_servers(train, validation, steps_per_epoch) -> tuple:
     """(train, validation, model.fit step arguments).
 
@@ -195,14 +227,22 @@ def _fit_resumable(model, train, validation, epochs, patience, monitor, mode, ve
 
 def fit_model(model: tf.keras.Model, train: dict, validation: dict, cfg: TrainConfig,
               verbose: int = 1, checkpoint_dir: Optional[str] = None,
-              monitor: str = "val_total_loss", prefix: str = "", callbacks=()) -> dict:
+              monitor: str = "val_total_loss", prefix: str = "", callbacks=(),
+              built: bool = False) -> dict:
     """Compiles a TFRS model with Adam and fits it on feature dicts.
 
+    ``built``: the model's variables all exist (a later stage), so the
+    optimizer's slots are created before the first step
+    (:func:`create_optimizer_slots`: the step is traced once, not twice).
     Under a strategy with several replicas the last partial batch of each
     epoch is dropped (a replica must never get an empty share of a batch:
     its in-batch softmax would be NaN).
     """
     model.compile(optimizer=make_optimizer(cfg.optimizer, cfg.learning_rate))
+    if not built and not tf.distribute.has_strategy():
+        built = build_variables(model, train)
+    if built:
+        create_optimizer_slots(model)
     several = tf.distribute.get_strategy().num_replicas_in_sync > 1
     return fit_with_early_stopping(
         model, make_dataset(train, None, cfg.batch_size, shuffle=True, seed=cfg.seed,
