@@ -1,29 +1,37 @@
-"""``python -m experiments stage_settings``: the ranking stage's learning rate, chosen on
-validation data over the datasets suite's rated data sets.
+"""``python -m experiments stage_settings``: a later stage's setting chosen on validation
+data over the datasets suite's data sets, each candidate trained from one shared state.
 
-    python -m experiments stage_settings                       # rated data sets, seeds 1 2
-    python -m experiments stage_settings --datasets taste --seeds 1 --rates 0.001 0.004
+    python -m experiments stage_settings --stage ranking     # train.ranking_learning_rate
+    python -m experiments stage_settings --stage item_item   # ease.penalty of the item-item channel
+    python -m experiments stage_settings --stage ranking --datasets taste --seeds 1 --values 0.001 0.004
 
-For each (data set, seed), AFETLER with its defaults is fitted through its
-joint and item-item stages once; then the ranking stage (towers frozen, the
-ranker trained on, early-stopped on the validation rating loss: docs/design.md
-§3.7) is trained from that same state once per candidate
-``train.ranking_learning_rate`` (the same batches, a fresh optimizer each).
-Recorded per candidate: the stage's best validation rating RMSE, the epochs it
-ran, its best epoch and its wall seconds. The epochs are what a default's
-speed is judged by (seconds depend on the machine's load); the test split is
-never read.
+For each (data set, seed), AFETLER with its defaults is fitted through the
+stages before the compared one once; then the compared stage is fitted from
+that same state once per candidate value (the same examples; the
+network's weights restored before each):
 
-Data sets and seeds are those of :mod:`experiments.datasets` (its loaders and
-configs); a data set without ratings has no ranking stage and is skipped.
-Results: ``OUT/stage_settings.json`` (rewritten after every (data set, seed);
-one already there is not run again) and ``OUT/stage_settings.md``, the
-table of means (``--render``: only the table).
+- ``ranking`` (towers frozen, the ranker trained on, early-stopped on the
+  validation rating loss; docs/design.md §3.7), after the joint and item-item
+  stages, per ``train.ranking_learning_rate``: recorded are the stage's best
+  validation rating RMSE, the epochs it ran, its best epoch and its seconds
+  (the epochs are what a default's speed is judged by; seconds depend on the
+  machine's load). A data set without ratings has no ranking stage (skipped);
+- ``item_item`` (EASE fitted in closed form, factored, its share picked on
+  validation NDCG@10: ``models.item_item_fitting``), after the joint stage,
+  per ``ease.penalty``: recorded are the validation NDCG@10 at the picked
+  share, the share, the towers' own validation NDCG@10 and the seconds.
+
+The test split is never read. Data sets and seeds are those of
+:mod:`experiments.datasets` (its loaders and configs). Results:
+``OUT/stage_settings.json`` (per stage; rewritten after every (data set,
+seed); one already there is not run again) and ``OUT/stage_settings.md``,
+a table of means per stage (``--render``: only the tables).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 import time
@@ -34,27 +42,48 @@ import numpy as np
 from experiments import store
 
 NAME, SECTION = "stage_settings.json", "stage_settings.md"
-DATASETS = ("ml100k-random", "ml100k-temporal", "taste", "popularity", "longtail", "attributes")
-RATES = (0.001, 0.002, 0.003, 0.005)
+DATASETS = ("ml100k-random", "ml100k-temporal", "taste", "popularity", "implicit", "longtail", "attributes")
+
+
+@dataclasses.dataclass(frozen=True)
+class Knob:
+    """A compared setting: the stage it belongs to, its config field, the
+    stages fitted once before it and the default candidates."""
+
+    stage: str
+    section: str
+    field: str
+    before: tuple
+    values: tuple
+
+    @property
+    def setting(self) -> str:
+        return f"{self.section}.{self.field}"
+
+
+KNOBS = {"ranking": Knob("ranking", "train", "ranking_learning_rate", ("joint", "item_item"),
+                         (0.001, 0.002, 0.003, 0.005)),
+         "item_item": Knob("item_item", "ease", "penalty", ("joint",), (100.0, 250.0, 500.0, 1000.0, 2000.0))}
 
 
 def parse_args(argv):
     from experiments import datasets
     p = argparse.ArgumentParser(prog="python -m experiments stage_settings", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--stage", choices=list(KNOBS), default="ranking")
     p.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=list(datasets.DATASETS))
     p.add_argument("--seeds", nargs="+", type=int, default=[1, 2])
-    p.add_argument("--rates", nargs="+", type=float, default=list(RATES),
-                   help="candidate train.ranking_learning_rate values")
+    p.add_argument("--values", nargs="+", type=float, default=None,
+                   help="candidate values of the stage's setting (default: the Knob's)")
     p.add_argument("--out", default=store.DIR, help="where stage_settings.json and .md go")
     p.add_argument("--quick", action="store_true", help="the datasets suite's tiny data (tests)")
-    p.add_argument("--render", action="store_true", help="only write the table of --out")
+    p.add_argument("--render", action="store_true", help="only write the tables of --out")
     return p.parse_args(argv)
 
 
-def run_pair(dataset: str, seed: int, rates: Sequence[float], data, quick: bool) -> dict:
-    """One (data set, seed): the joint and item-item stages once, then the ranking
-    stage from their state at each rate. Returns the record."""
+def run_pair(knob: Knob, dataset: str, seed: int, values: Sequence[float], data, quick: bool) -> dict:
+    """One (data set, seed): the stages before ``knob.stage`` once, then that stage
+    from their state at each value. Returns the record."""
     from afetler_tf import training
     from afetler_tf.models import build_model
     from afetler_tf.runs.training_run import prepare
@@ -64,106 +93,132 @@ def run_pair(dataset: str, seed: int, rates: Sequence[float], data, quick: bool)
     config = datasets.model_config("afetler", dataset, seed, quick)
     data, split = prepare(config, verbose=0, data=data)
     model = build_model(config)
+    names = [s.name for s in model.stages()]
     start = time.perf_counter()
-    history = model.fit(data, split, verbose=0, skip_stages=("ranking", "gan", "taste"))
-    record = {"joint_seconds": time.perf_counter() - start,
+    history = model.fit(data, split, verbose=0, skip_stages=[n for n in names if n not in knob.before])
+    record = {"before_seconds": time.perf_counter() - start,
               "joint_val_ndcg@10": history.get("best_val_ndcg@10"), "candidates": {}}
     context = FitContext(model, data, split, model.examples(split.train, model.sampling_probabilities),
                          model.examples(split.validation, model.sampling_probabilities), verbose=0)
-    stage = next(s for s in model.stages() if s.name == "ranking")
+    stage = next(s for s in model.stages() if s.name == knob.stage)
     if not stage.when(context):
-        return dict(record, skipped="no ratings: no ranking stage")
-    after_joint, defaults = model.network.get_weights(), model.config
+        return dict(record, skipped=f"the {knob.stage} stage does not run on this data")
+    shared, defaults = model.network.get_weights(), model.config
     try:
-        for rate in rates:
-            model.network.set_weights(after_joint)
-            model.config = defaults.replace(train={"ranking_learning_rate": rate})
+        for value in values:
+            model.network.set_weights(shared)
+            model.config = defaults.replace(**{knob.section: {knob.field: value}})
             training.set_seed(seed)
             start = time.perf_counter()
             with training.collector_skips_what_exists():
                 result = stage.fit(context)
-            losses = result["val_rating_loss"]
-            record["candidates"][str(rate)] = {
-                "val_rmse": float(np.sqrt(result["best_val_rating_loss"])),
-                "val_rmse_epoch_1": float(np.sqrt(losses[0])), "epochs": len(losses),
-                "best_epoch": result["best_epoch"], "seconds": time.perf_counter() - start}
+            record["candidates"][str(value)] = dict(_figures(knob, result),
+                                                    seconds=time.perf_counter() - start)
     finally:
         model.config = defaults
     return record
 
 
-def run(datasets_: Sequence[str], seeds: Sequence[int], rates: Sequence[float], directory: str,
-        quick: bool = False) -> dict:
-    """Runs every (data set, seed) not yet in ``directory``'s file; returns the payload."""
+def _figures(knob: Knob, result: dict) -> dict:
+    if knob.stage == "ranking":
+        losses = result["val_rating_loss"]
+        return {"val_rmse": float(np.sqrt(result["best_val_rating_loss"])),
+                "val_rmse_epoch_1": float(np.sqrt(losses[0])), "epochs": len(losses),
+                "best_epoch": result["best_epoch"]}
+    scores = result["val_ndcg@10"]
+    return {"val_ndcg@10": scores[str(result["share"])], "share": result["share"],
+            "towers_val_ndcg@10": scores[str(0.0)]}
+
+
+def run(knob: Knob, datasets_: Sequence[str], seeds: Sequence[int], values: Sequence[float],
+        directory: str, quick: bool = False) -> dict:
+    """Runs every (data set, seed) of ``knob.stage`` not yet in ``directory``'s file;
+    returns the payload."""
     from experiments import datasets
     from experiments.machine import machine
-    payload = store.read(NAME, directory) or {"suite": "stage_settings", "runs": {},
-                                              "wall_seconds": 0.0}
+    payload = store.read(NAME, directory) or {"suite": "stage_settings", "stages": {}}
     if payload.get("quick", quick) != quick:
         raise ValueError(f"{store.path(NAME, directory)} holds quick={payload['quick']} runs; "
                          f"use another --out.")
-    payload.update(quick=quick, machine=machine(load_average_at_start=os.getloadavg()[0]))
-    start, before = time.time(), payload["wall_seconds"]
+    part = payload["stages"].setdefault(knob.stage, {"setting": knob.setting, "runs": {},
+                                                     "wall_seconds": 0.0})
+    part["machine"] = machine(load_average_at_start=os.getloadavg()[0])
+    payload["quick"] = quick
+    start, before = time.time(), part["wall_seconds"]
     for name in datasets_:
-        todo = [s for s in seeds if _missing(payload, name, s, rates)]
+        todo = [s for s in seeds if _missing(part, name, s, values)]
         if not todo:
             continue
         data = datasets.DATASETS[name].load(0, quick)
         for seed in todo:
-            print(f"[{time.strftime('%H:%M:%S')}] {name} / seed {seed} ...", flush=True)
-            record = run_pair(name, seed, rates, data, quick)
-            payload["runs"].setdefault(name, {})[str(seed)] = record
-            payload["wall_seconds"] = before + time.time() - start
-            for rate, c in record["candidates"].items():
-                print(f"    rate {rate}: validation RMSE {c['val_rmse']:.4f}, {c['epochs']} epochs "
-                      f"(best {c['best_epoch']}), {c['seconds']:.1f}s", flush=True)
+            print(f"[{time.strftime('%H:%M:%S')}] {knob.stage}: {name} / seed {seed} ...", flush=True)
+            record = run_pair(knob, name, seed, values, data, quick)
+            part["runs"].setdefault(name, {})[str(seed)] = record
+            part["wall_seconds"] = before + time.time() - start
+            for value, c in record["candidates"].items():
+                print(f"    {knob.setting} {value}: {_cell(knob, [c])}, {c['seconds']:.1f}s", flush=True)
             store.write(NAME, payload, directory)
     write_section(payload, directory)
     return payload
 
 
-def _missing(payload: dict, dataset: str, seed: int, rates: Sequence[float]) -> bool:
-    record = payload["runs"].get(dataset, {}).get(str(seed))
+def _missing(part: dict, dataset: str, seed: int, values: Sequence[float]) -> bool:
+    record = part["runs"].get(dataset, {}).get(str(seed))
     if record is None:
         return True
-    return "skipped" not in record and any(str(r) not in record["candidates"] for r in rates)
+    return "skipped" not in record and any(str(v) not in record["candidates"] for v in values)
 
 
-def table(payload: dict) -> str:
-    """Per data set and rate: mean best validation RMSE and mean epochs over the seeds;
-    last row: epochs summed over the data sets."""
-    runs = {d: s for d, s in payload["runs"].items()
-            if not any("skipped" in r for r in s.values())}
-    rates = sorted({float(r) for seeds in runs.values() for rec in seeds.values()
-                    for r in rec["candidates"]})
-    lines = ["| data set (seeds) | " + " | ".join(f"rate {r:g}" for r in rates) + " |",
-             "|---|" + "---|" * len(rates)]
-    total = {r: 0.0 for r in rates}
+def _cell(knob: Knob, found: list) -> str:
+    if knob.stage == "ranking":
+        return (f"{np.mean([c['val_rmse'] for c in found]):.4f} "
+                f"({np.mean([c['epochs'] for c in found]):.1f} ep)")
+    return (f"{np.mean([c['val_ndcg@10'] for c in found]):.4f} "
+            f"(share {np.mean([c['share'] for c in found]):.2f})")
+
+
+def table(knob: Knob, part: dict) -> str:
+    """Per data set and value: the mean over the seeds of the compared figure
+    (ranking: best validation rating RMSE and epochs, with the epochs summed over
+    the data sets in a last row; item_item: validation NDCG@10 and the share)."""
+    runs = {d: s for d, s in part["runs"].items() if not any("skipped" in r for r in s.values())}
+    values = sorted({float(v) for seeds in runs.values() for rec in seeds.values()
+                     for v in rec["candidates"]})
+    lines = [f"| data set (seeds) | " + " | ".join(f"{v:g}" for v in values) + " |",
+             "|---|" + "---|" * len(values)]
+    epochs = {v: 0.0 for v in values}
     for dataset, seeds in runs.items():
         cells = []
-        for r in rates:
-            found = [rec["candidates"][str(r)] for rec in seeds.values() if str(r) in rec["candidates"]]
-            if not found:
-                cells.append("")
-                continue
-            epochs = float(np.mean([c["epochs"] for c in found]))
-            total[r] += epochs
-            cells.append(f"{np.mean([c['val_rmse'] for c in found]):.4f} ({epochs:.1f} ep)")
+        for v in values:
+            found = [rec["candidates"][str(v)] for rec in seeds.values() if str(v) in rec["candidates"]]
+            cells.append(_cell(knob, found) if found else "")
+            if found and knob.stage == "ranking":
+                epochs[v] += float(np.mean([c["epochs"] for c in found]))
         lines.append(f"| {dataset} ({', '.join(seeds)}) | " + " | ".join(cells) + " |")
-    lines.append("| epochs, summed | " + " | ".join(f"{total[r]:.1f}" for r in rates) + " |")
+    if knob.stage == "ranking":
+        lines.append("| epochs, summed | " + " | ".join(f"{epochs[v]:.1f}" for v in values) + " |")
     return "\n".join(lines)
+
+
+TEXT = {"ranking": "Each cell: the ranking stage trained from the same joint and item-item stages "
+                   "at that `train.ranking_learning_rate`, mean over the seeds of its best validation "
+                   "rating RMSE (early stopping's figure) and of the epochs it ran (patience included).",
+        "item_item": "Each cell: the item-item channel fitted after the same joint stage with that "
+                     "`ease.penalty`, mean over the seeds of the validation NDCG@10 at the share it "
+                     "picked, and of that share (0: the channel off)."}
 
 
 def write_section(payload: dict, directory: str) -> str:
     from experiments.benchmark_report import machine_line
-    text = ("## The ranking stage's learning rate, on validation data (`experiments.stage_settings`)\n\n"
-            f"{machine_line(payload)}\n\n"
-            "Each cell: the ranking stage trained from the same joint and item-item stages at that "
-            "`train.ranking_learning_rate`, mean over the seeds of its best validation rating RMSE "
-            "(early stopping's figure) and of the epochs it ran (patience included). The test split "
-            "is never read. Regenerate: `python -m experiments stage_settings`.\n\n"
-            f"{table(payload)}\n")
-    return store.write_text(SECTION, text, directory)
+    out = ["## Later stages' settings, on validation data (`experiments.stage_settings`)", "",
+           "Each compared stage is fitted once per value from the same state (the earlier stages "
+           "fitted once, AFETLER's defaults otherwise); the test split is never read. Regenerate: "
+           "`python -m experiments stage_settings --stage STAGE`.", ""]
+    for name, part in payload["stages"].items():
+        knob = KNOBS[name]
+        out += [f"### `{knob.setting}` ({name} stage)", "", machine_line(part), "", TEXT[name], "",
+                table(knob, part), ""]
+    return store.write_text(SECTION, "\n".join(out), directory)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -175,7 +230,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             return 2
         print(f"wrote {write_section(payload, args.out)}")
         return 0
-    run(args.datasets, args.seeds, args.rates, args.out, args.quick)
+    knob = KNOBS[args.stage]
+    run(knob, args.datasets, args.seeds, args.values or knob.values, args.out, args.quick)
     print(f"wrote {store.path(NAME, args.out)} and {store.path(SECTION, args.out)}")
     return 0
 

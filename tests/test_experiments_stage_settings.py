@@ -1,31 +1,50 @@
-"""The ranking stage's learning-rate comparison (experiments.stage_settings)."""
+"""Later stages' settings compared on validation (experiments.stage_settings)."""
 
 import json
 
 from experiments import stage_settings
+from experiments.stage_settings import KNOBS
 
 
-def test_the_table_gives_each_rates_mean_rmse_and_epochs_and_their_sum():
+def test_the_ranking_table_gives_each_values_mean_rmse_and_epochs_and_their_sum():
     def run(rmse, epochs):
         return {"val_rmse": rmse, "epochs": epochs}
-    payload = {"runs": {
+    part = {"runs": {
         "taste": {"1": {"candidates": {"0.001": run(0.90, 4), "0.005": run(0.88, 3)}},
                   "2": {"candidates": {"0.001": run(0.92, 6), "0.005": run(0.90, 3)}}},
-        "implicit": {"1": {"candidates": {}, "skipped": "no ratings: no ranking stage"}}}}
-    text = stage_settings.table(payload)
+        "implicit": {"1": {"candidates": {}, "skipped": "the ranking stage does not run on this data"}}}}
+    text = stage_settings.table(KNOBS["ranking"], part)
     assert "| taste (1, 2) | 0.9100 (5.0 ep) | 0.8900 (3.0 ep) |" in text
     assert "| epochs, summed | 5.0 | 3.0 |" in text
     assert "implicit" not in text
 
 
-def test_a_quick_run_trains_the_ranking_stage_at_each_rate_from_one_joint_stage(tmp_path):
-    assert stage_settings.main(["--quick", "--datasets", "taste", "--seeds", "1",
-                                "--rates", "0.001", "0.01", "--out", str(tmp_path)]) == 0
-    record = json.load(open(tmp_path / "stage_settings.json"))["runs"]["taste"]["1"]
-    assert set(record["candidates"]) == {"0.001", "0.01"}
-    for candidate in record["candidates"].values():
+def test_the_item_item_table_gives_each_penaltys_mean_ndcg_and_share():
+    part = {"runs": {"taste": {
+        "1": {"candidates": {"100.0": {"val_ndcg@10": 0.20, "share": 0.2},
+                             "500.0": {"val_ndcg@10": 0.30, "share": 0.4}}},
+        "2": {"candidates": {"100.0": {"val_ndcg@10": 0.22, "share": 0.4},
+                             "500.0": {"val_ndcg@10": 0.32, "share": 0.4}}}}}}
+    text = stage_settings.table(KNOBS["item_item"], part)
+    assert "| data set (seeds) | 100 | 500 |" in text
+    assert "| taste (1, 2) | 0.2100 (share 0.30) | 0.3100 (share 0.40) |" in text
+    assert "epochs" not in text
+
+
+def test_a_quick_run_fits_the_stage_at_each_value_from_one_shared_state(tmp_path):
+    assert stage_settings.main(["--stage", "ranking", "--quick", "--datasets", "taste", "--seeds", "1",
+                                "--values", "0.001", "0.01", "--out", str(tmp_path)]) == 0
+    assert stage_settings.main(["--stage", "item_item", "--quick", "--datasets", "taste", "--seeds", "1",
+                                "--values", "10", "1000", "--out", str(tmp_path)]) == 0
+    stages = json.load(open(tmp_path / "stage_settings.json"))["stages"]
+    ranking = stages["ranking"]["runs"]["taste"]["1"]["candidates"]
+    assert set(ranking) == {"0.001", "0.01"}
+    for candidate in ranking.values():
         assert 1 <= candidate["best_epoch"] <= candidate["epochs"]
-        assert candidate["val_rmse"] > 0
-    first = record["candidates"]["0.001"]["val_rmse_epoch_1"]
-    assert first != record["candidates"]["0.01"]["val_rmse_epoch_1"]  # the rate was applied
-    assert "rate 0.01" in open(tmp_path / "stage_settings.md").read()
+    assert ranking["0.001"]["val_rmse_epoch_1"] != ranking["0.01"]["val_rmse_epoch_1"]  # applied
+    item_item = stages["item_item"]["runs"]["taste"]["1"]["candidates"]
+    assert set(item_item) == {"10.0", "1000.0"}
+    for candidate in item_item.values():  # the picked share's figure is at least the towers' own
+        assert candidate["val_ndcg@10"] >= candidate["towers_val_ndcg@10"]
+    text = open(tmp_path / "stage_settings.md").read()
+    assert "`train.ranking_learning_rate` (ranking stage)" in text and "`ease.penalty`" in text

@@ -45,8 +45,8 @@ def id_codes(ids: tf.Tensor) -> tf.Tensor:
     (``tf.unique``): what a TFRS ``Retrieval`` task with
     ``remove_accidental_hits`` should get as ``candidate_ids``. It compares
     the ids of every pair of candidates, n^2 comparisons, which on id strings
-    took a quarter of a NewItemGAN step (``python -m experiments op_profile
-    gan``); on the codes the same pairs come out equal."""
+    were the largest op of a NewItemGAN step (``python -m experiments
+    op_profile gan``); on the codes the same pairs come out equal."""
     return tf.unique(ids).idx
 
 
