@@ -139,7 +139,7 @@ def fit_with_early_stopping(model: tf.keras.Model, train: tf.data.Dataset,
 def create_optimizer_slots(model: tf.keras.Model) -> None:
     """Creates the optimizers' slot variables (Adam's moments) now, as their
     first step would. Call it on a compiled model whose own variables all
-    exist (a later stage: a first stage's first step builds the network).
+    exist (a later stage, or a first one after :func:`build_variables`).
 
     A ``tf.function`` whose first call creates variables is traced twice
     (once creating them, once more without them), and Keras' optimizers
@@ -231,9 +231,11 @@ def fit_model(model: tf.keras.Model, train: dict, validation: dict, cfg: TrainCo
               built: bool = False) -> dict:
     """Compiles a TFRS model with Adam and fits it on feature dicts.
 
-    ``built``: the model's variables all exist (a later stage), so the
-    optimizer's slots are created before the first step
-    (:func:`create_optimizer_slots`: the step is traced once, not twice).
+    ``built``: the model's variables all exist (a later stage); otherwise,
+    outside a distribution strategy, :func:`build_variables` creates them.
+    Either way the optimizer's slots are then created before the first step
+    (:func:`create_optimizer_slots`: the step is traced once, not twice);
+    under a strategy a first stage's step is still traced twice.
     Under a strategy with several replicas the last partial batch of each
     epoch is dropped (a replica must never get an empty share of a batch:
     its in-batch softmax would be NaN).
