@@ -38,8 +38,9 @@ SUITES = {s.name: s for s in (
           "peers.json (rendered with the seeds suite's AFETLER rows)"),
     Suite("gan_select", "gan_select", "NewItemGAN's learning rate and dropout, on validation data",
           "gan_select.json, gan_select.md"),
-    Suite("stage_settings", "stage_settings", "the ranking stage's learning rate on validation data, "
-          "over the datasets suite's rated data sets", "stage_settings.json, stage_settings.md"),
+    Suite("stage_settings", "stage_settings", "a later stage's setting (the ranking learning rate, the "
+          "item-item channel's EASE penalty) on validation data, over the datasets suite's data sets",
+          "stage_settings.json, stage_settings.md"),
     Suite("variants", "variants", "named configurations compared on the validation split",
           "variants.jsonl, variants.md"),
     Suite("tuning_compare", "tuning_compare", "default vs tuned config after a tuning.search, test once",
