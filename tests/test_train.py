@@ -103,7 +103,9 @@ def test_optimizer_slots_made_before_the_first_step_change_nothing():
         model.compile(optimizer=tf.keras.optimizers.Adam(0.1), loss="mse")
         model.build((None,))
         if early:
+            before = len(model.optimizer.variables)
             training.create_optimizer_slots(model)
+            assert len(model.optimizer.variables) == before + 2 * len(model.trainable_variables)  # m, v
         model.fit(np.array([1, 2, 3, 4]), np.array([1.0, 0.0, 1.0, 0.5]), batch_size=2, epochs=1,
                   shuffle=False, verbose=0)
         return [w.numpy() for w in model.weights]
