@@ -19,6 +19,18 @@ Example (how the AFETLER retrieval defaults were chosen, docs/decisions.md)::
     python -m experiments variants --label "two-tower base, T=0.05" --model two_tower --seeds 1 2
     python -m experiments variants --render
 
+``--dataset NAME`` fits on one of the datasets suite's data sets instead
+(:data:`experiments.datasets.DATASETS`: its loader and split; default
+MovieLens-100k random), so a default can be checked on more than one kind of
+data, still on validation only::
+
+    python -m experiments variants --label "history 30" --dataset taste --set data.history_length=30
+
+Besides the validation figures each run records the validation rating RMSE
+of the whole fitted ranker (after the users' taste, ``taste/val_rmse``) and
+each early-stopped stage's epochs and seconds (what a default's speed is
+judged by).
+
 ``--popularity-prior 0 0.1 0.2 0.3`` also scores, after each fit, the
 validation NDCG@10 of the model's catalogue scores plus a popularity prior
 ``beta * T * log(1 + n_i)`` (n_i: the item's training interactions, T the
@@ -45,8 +57,11 @@ training part); the figures are what early stopping saw: the best validation
 NDCG@10 (protocol T over the validation interactions) and the ranking
 stage's best validation rating MSE; "fitted" is the validation NDCG@10 of
 the whole fitted model (for AFETLER after its item-item channel, for a
-model without early stopping such as EASE its only figure). The test split
-is never scored here.
+model without early stopping such as EASE its only figure), "fitted RMSE"
+the validation rating RMSE of the whole fitted ranker (after the users'
+taste), "epochs" the joint / ranking stages' epochs (mean). Rows on another
+data set than MovieLens-100k random (`--dataset`, the datasets suite's data
+sets) name it. The test split is never scored here.
 Regenerate a row with `python -m experiments variants --label ... --seeds 1 2
 --set ...` (each run's overrides are in `benchmarks/variants.jsonl`), then
 `--render`. The runs shared 2 CPUs three or four at a time.
@@ -58,6 +73,9 @@ def parse_args(argv):
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--label", help="name of the configuration in the table")
     p.add_argument("--model", default="afetler")
+    p.add_argument("--dataset", default=None, metavar="NAME",
+                   help="a datasets suite data set (experiments.datasets.DATASETS; default "
+                        "MovieLens-100k random)")
     p.add_argument("--seeds", nargs="+", type=int, default=[1, 2],
                    help="split and training seeds (one run each)")
     p.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
@@ -70,16 +88,24 @@ def parse_args(argv):
     args = p.parse_args(argv)
     if not args.render and not args.label:
         p.error("--label is required (unless --render)")
+    if args.dataset is not None:
+        from experiments.datasets import DATASETS
+        if args.dataset not in DATASETS:
+            p.error(f"--dataset: unknown data set {args.dataset!r}; the suite's are {', '.join(DATASETS)}")
     return args
 
 
-def config_for(model: str, seed: int, overrides: Sequence[str]):
+def config_for(model: str, seed: int, overrides: Sequence[str], dataset: Optional[str] = None):
     """The default Config of ``model`` with the split and training seed
-    ``seed`` and the ``--set`` overrides applied."""
+    ``seed`` and the ``--set`` overrides applied; with ``dataset`` (a
+    datasets suite name) that data set's source and split."""
     from afetler_tf.config import Config
     from afetler_tf.fit import apply_override
     raw = Config(model=model).to_dict()
     raw["data"]["seed"], raw["train"]["seed"] = seed, seed
+    if dataset is not None:
+        from experiments.datasets import DATASETS
+        raw["data"]["source"], raw["data"]["split"] = DATASETS[dataset].name, DATASETS[dataset].split
     for item in overrides:
         apply_override(raw, item)
     return Config.from_dict(raw, where="--set")
@@ -110,12 +136,17 @@ def prior_ndcg(model, data, split, betas: Sequence[float], temperature: float, k
 
 
 def run_variant(label: str, model: str, seed: int, overrides: Sequence[str],
-                priors: Sequence[float] = ()) -> dict:
+                priors: Sequence[float] = (), dataset: Optional[str] = None) -> dict:
     """Fits one configuration; returns its validation figures (no test scoring)."""
     from afetler_tf.models import build_model
     from afetler_tf.runs.training_run import prepare
-    config = config_for(model, seed, overrides)
-    data, split = prepare(config, verbose=0)
+    from experiments.datasets import stage_epochs
+    config = config_for(model, seed, overrides, dataset)
+    data = None
+    if dataset is not None:
+        from experiments.datasets import DATASETS
+        data = DATASETS[dataset].load(0, False)  # the suite's data seed 0, full size
+    data, split = prepare(config, verbose=0, data=data)
     start = time.time()
     recommender = build_model(config)
     history = recommender.fit(data, split, verbose=0)
@@ -124,6 +155,10 @@ def run_variant(label: str, model: str, seed: int, overrides: Sequence[str],
     from afetler_tf import training
     fitted = training.validation_ndcg(recommender, data, split)
     return {"label": label, "model": model, "seed": seed, "overrides": list(overrides),
+            **({"dataset": dataset} if dataset is not None else {}),
+            "fitted_val_rmse": history.get("taste/val_rmse"),
+            "stages": stage_epochs(history),
+            "stage_seconds": history.get("stage_seconds", {}),
             "retrieval_temperature": config.retrieval_temperature,
             "negatives": config.afetler.negatives if model == "afetler" else "batch",
             "best_val_ndcg@10": history.get("best_val_ndcg@10"),
@@ -146,21 +181,59 @@ def read_runs(path: str) -> list:
 
 
 def markdown(runs: Sequence[dict]) -> str:
-    """Mean (and per-seed values) of each label's validation figures, in first-seen order."""
-    labels = list(dict.fromkeys(r["label"] for r in runs))
-    lines = [HEADER,
-             "| configuration | seeds | val NDCG@10 (mean) | per seed | val rating MSE (mean) "
-             "| fitted val NDCG@10 (mean) |",
-             "|---|---|---|---|---|---|"]
-    for label in labels:
-        rows = sorted((r for r in runs if r["label"] == label), key=lambda r: r["seed"])
-        ndcg = [r["best_val_ndcg@10"] for r in rows]
-        seeds = ", ".join(str(r["seed"]) for r in rows)
-        cells = [_mean(ndcg), " / ".join("–" if v is None else f"{v:.4f}" for v in ndcg),
-                 _mean([r["best_val_rating_mse"] for r in rows]),
-                 _mean([r.get("fitted_val_ndcg@10") for r in rows])]
-        lines.append(f"| {label} | {seeds} | " + " | ".join(cells) + " |")
+    """Mean (and per-seed values) of each configuration's validation figures,
+    in first-seen order: MovieLens-100k random first, then one table for the
+    runs on the datasets suite's other data sets (``--dataset``), by data set."""
+    default = [r for r in runs if r.get("dataset") in (None, "ml100k-random")]
+    suite = [r for r in runs if r.get("dataset") not in (None, "ml100k-random")]
+    columns = ("| seeds | val NDCG@10 (mean) | per seed | val rating MSE (mean) "
+               "| fitted val NDCG@10 (mean) | fitted val RMSE (mean) | epochs joint / ranking (mean) |")
+    lines = [HEADER, "| configuration " + columns, "|---" * 8 + "|"]
+    lines += [_row([label], rows) for label, rows in _groups(default, lambda r: r["label"])]
+    if suite:
+        lines += [SUITE_HEADER, "| data set | configuration " + columns, "|---" * 9 + "|"]
+        order = {name: i for i, name in enumerate(_suite_names())}
+        groups = _groups(suite, lambda r: (r["dataset"], r["label"]))
+        groups.sort(key=lambda g: order.get(g[0][0], len(order)))  # stable: labels keep their order
+        lines += [_row(list(key), rows) for key, rows in groups]
     return "\n".join(lines + prior_table(runs)) + "\n"
+
+
+SUITE_HEADER = """
+On the datasets suite's other data sets (`--dataset NAME`; the suite's
+loaders, data seed 0, and splits; `python -m experiments datasets` describes
+each), the same figures:
+"""
+
+
+def _suite_names() -> list:
+    from experiments.datasets import DATASETS
+    return list(DATASETS)
+
+
+def _groups(runs: Sequence[dict], key) -> list:
+    """[(key, runs sorted by seed)] in first-seen order of the keys."""
+    keys = list(dict.fromkeys(key(r) for r in runs))
+    return [(k, sorted((r for r in runs if key(r) == k), key=lambda r: r["seed"])) for k in keys]
+
+
+def _row(names: list, rows: Sequence[dict]) -> str:
+    ndcg = [r["best_val_ndcg@10"] for r in rows]
+    seeds = ", ".join(str(r["seed"]) for r in rows)
+    cells = [_mean(ndcg), " / ".join("–" if v is None else f"{v:.4f}" for v in ndcg),
+             _mean([r["best_val_rating_mse"] for r in rows]),
+             _mean([r.get("fitted_val_ndcg@10") for r in rows]),
+             _mean([r.get("fitted_val_rmse") for r in rows]), _epochs(rows)]
+    return "| " + " | ".join(names) + f" | {seeds} | " + " | ".join(cells) + " |"
+
+
+def _epochs(rows: Sequence[dict]) -> str:
+    """Mean epochs of the joint and ranking stages ("–" where a run did not record them)."""
+    parts = []
+    for stage in ("joint", "ranking"):
+        values = [r.get("stages", {}).get(stage, {}).get("epochs") for r in rows]
+        parts.append("–" if not values or None in values else f"{np.mean(values):.1f}")
+    return " / ".join(parts)
 
 
 def _mean(values: Sequence[Optional[float]]) -> str:
@@ -199,9 +272,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
     if not args.render:
         for seed in args.seeds:
-            result = run_variant(args.label, args.model, seed, args.set, args.popularity_prior)
+            result = run_variant(args.label, args.model, seed, args.set, args.popularity_prior,
+                                 args.dataset)
             best = result["best_val_ndcg@10"]
-            print(f"{args.label} (seed {seed}): best val NDCG@10 "
+            print(f"{args.label}{f' [{args.dataset}]' if args.dataset else ''} (seed {seed}): best val NDCG@10 "
                   f"{'–' if best is None else f'{best:.4f}'}, fitted model "
                   f"{result['fitted_val_ndcg@10']:.4f}, {result['seconds']:.0f} s", flush=True)
             from experiments import store
