@@ -30,7 +30,9 @@ class DataConfig:
         test_fraction: Share of interactions (or of items, cold-items) held out.
         validation_fraction: Share of the training part carved out for
             validation (early stopping, tuning, calibration).
-        history_length: Cap on each user's history (most recent first).
+        history_length: Cap on the history MCAU and the target attention read
+            (most recent first); 30 chosen on validation over the datasets
+            suite's data sets (docs/decisions.md, 2026-11-30).
         like_threshold: A rating >= this counts as "liked" (relevant in R).
     """
 
@@ -39,7 +41,7 @@ class DataConfig:
     seed: int = 42
     test_fraction: float = 0.2
     validation_fraction: float = 0.1
-    history_length: int = 50
+    history_length: int = 30
     like_threshold: float = 4.0
 
     def __post_init__(self):

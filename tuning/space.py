@@ -57,7 +57,7 @@ PARAMS = {
     "fusion_mode": Param("afetler", "fusion_mode", choices=("gate", "concat")),
     "num_heads": Param("afetler", "num_heads", choices=(1, 2, 4)),
     "channels": Param("afetler", "channels", choices=("rating", "category")),
-    "history_length": Param("data", "history_length", choices=(20, 50, 100)),
+    "history_length": Param("data", "history_length", choices=(20, 30, 50, 100)),
     "mimic_weight": Param("afetler", "mimic_weight", low=0.05, high=2.0, log=True),
     "attention_weight": Param("afetler", "attention_weight", low=0.01, high=1.0, log=True),
     "category_alignment_weight": Param("afetler", "category_alignment_weight", low=0.01, high=1.0, log=True),
