@@ -64,7 +64,7 @@ data set than MovieLens-100k random (`--dataset`, the datasets suite's data
 sets) name it. The test split is never scored here.
 Regenerate a row with `python -m experiments variants --label ... --seeds 1 2
 --set ...` (each run's overrides are in `benchmarks/variants.jsonl`), then
-`--render`. The runs shared 2 CPUs three or four at a time.
+`--render`. The runs shared 2 CPUs two to four at a time.
 """
 
 
