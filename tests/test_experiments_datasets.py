@@ -236,3 +236,28 @@ def test_stage_epochs_of_a_history():
                                               "ranking": {"epochs": 2, "best_epoch": 2},
                                               "gan": {"epochs": 4, "best_epoch": 1}}
     assert datasets.stage_epochs({"loss": [1.0]}) == {"joint": {"epochs": 1, "best_epoch": None}}
+
+
+def test_report_names_rows_run_with_an_earlier_default():
+    def record(model, dataset, seed, **change):
+        config = json.loads(datasets.model_config(model, dataset, seed).to_json())
+        for field, value in change.items():
+            section, key = field.split("__")
+            config[section][key] = value
+        return {"config": config, "metrics": {}}
+    payload = {"runs": {
+        "taste": {"afetler": {"1": record("afetler", "taste", 1, data__history_length=50)},
+                  "mf": {"1": record("mf", "taste", 1)},
+                  "ials": {"1": {"config": {"seed": 1}}}},  # iALS: no afetler_tf config, not checked
+        "implicit": {"afetler": {"1": record("afetler", "implicit", 1, data__history_length=50)},
+                     "afetler[no fusion]": {"2": record("afetler[no fusion]", "implicit", 2,
+                                                       data__history_length=50)}}}}
+    assert datasets_report.changed_defaults(payload) == [
+        ("data.history_length", "50", str(datasets.model_config("afetler", "taste", 1).data.history_length),
+         ["afetler", "afetler[no fusion]"], ["taste", "implicit"])]
+    line = datasets_report._changed_line(payload)
+    assert "`data.history_length` 50" in line and "afetler, 1 AFETLER ablation(s) (every data set)" in line
+    assert "mf" not in line  # the same config as today's: not named
+    del payload["runs"]["implicit"]
+    payload["runs"]["taste"]["afetler"]["1"] = record("afetler", "taste", 1)
+    assert datasets_report.changed_defaults(payload) == [] and datasets_report._changed_line(payload) == ""
