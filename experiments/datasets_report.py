@@ -12,6 +12,8 @@ both have.
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 
 from experiments import store
@@ -245,10 +247,8 @@ def changed_defaults(payload: dict) -> list:
     value and sorted names. iALS records no ``afetler_tf`` config and is not
     checked. A field some models do not read (the history cap for MF) is
     listed for them all the same: the record says what was set, not what mattered."""
-    import json
-
     from experiments.datasets import DATASETS, model_config
-    found = {}
+    found, quick = {}, bool(payload.get("quick"))
     for dataset, models in payload.get("runs", {}).items():
         if dataset not in DATASETS:
             continue
@@ -256,7 +256,6 @@ def changed_defaults(payload: dict) -> list:
             for seed, record in seeds.items():
                 if model == "ials" or not isinstance(record.get("config"), dict):
                     continue
-                quick = bool(payload.get("quick"))
                 was = _flat(record["config"])
                 now = _flat(json.loads(model_config(model, dataset, int(seed), quick).to_json()))
                 for field in set(was) | set(now):
