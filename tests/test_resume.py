@@ -76,6 +76,37 @@ def test_early_stopping_state_survives_a_restart(tmp_path):
     assert (tmp_path / "done.json").exists() and not (tmp_path / "epochs").exists()
 
 
+class _Scripted(tf.keras.callbacks.Callback):
+    """Logs ``val_ndcg@10`` from a script, as ValidationRanking does."""
+
+    def __init__(self, scores):
+        super().__init__()
+        self.scores = scores
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs["val_ndcg@10"] = self.scores[epoch]
+
+
+@pytest.mark.parametrize("resumable", [False, True])
+def test_a_callback_metric_stops_training_without_validation_batches(tmp_path, resumable):
+    scores = [0.1, 0.3, 0.2, 0.25, 0.9, 1.0]  # best at epoch 2; patience 2 stops after epoch 4
+    model = _model()
+    weights = {}
+
+    class Remember(tf.keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            weights[epoch] = [w.copy() for w in self.model.get_weights()]
+
+    history = training.fit_with_early_stopping(
+        model, _data(), None, 6, 2, monitor="val_ndcg@10", verbose=0, early_stop=True,
+        checkpoint_dir=str(tmp_path) if resumable else None,
+        callbacks=[_Scripted(scores), Remember()])
+    assert history["val_ndcg@10"] == pytest.approx(scores[:4])
+    assert history["best_epoch"] == 2 and not any(k.startswith("val_loss") for k in history)
+    for a, b in zip(model.get_weights(), weights[1]):
+        np.testing.assert_allclose(a, b)  # the best epoch's weights restored
+
+
 CONFIG = {"model": "afetler", "train": {"epochs": 2}}
 
 

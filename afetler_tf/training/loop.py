@@ -86,13 +86,15 @@ def fit_with_early_stopping(model: tf.keras.Model, train: tf.data.Dataset,
                             checkpoint_dir: Optional[str] = None, prefix: str = "",
                             callbacks: Sequence[tf.keras.callbacks.Callback] = (),
                             steps_per_epoch: Optional[int] = None,
-                            progress: Optional[tf.keras.callbacks.Callback] = None) -> dict:
+                            progress: Optional[tf.keras.callbacks.Callback] = None,
+                            early_stop: Optional[bool] = None) -> dict:
     """Runs ``model.fit``, stopping on ``monitor`` and restoring the best weights.
 
     Args:
         model: A compiled model whose logs include the monitored key.
         train: Training batches.
-        validation: Validation batches, or None to train exactly ``epochs``.
+        validation: Validation batches (their loss is logged as ``val_*``
+            each epoch), or None: none are run.
         epochs: Maximum number of epochs.
         patience: Epochs without improvement of ``monitor`` before stopping.
         monitor: A Keras log key, minimised.
@@ -107,33 +109,37 @@ def fit_with_early_stopping(model: tf.keras.Model, train: tf.data.Dataset,
         steps_per_epoch: Batches per epoch, for repeated (streamed) input.
         progress: The per-epoch progress line when ``verbose`` (default:
             :class:`EpochLog` of the loss and ``monitor``).
+        early_stop: Stop on ``monitor`` (default: where ``validation`` is
+            given; without it the stage trains exactly ``epochs``). True
+            without ``validation``: the monitor comes from a callback (e.g.
+            ValidationRanking), and no validation loss is computed.
 
     Returns:
         JSON-serialisable history: per-epoch logs, ``best_epoch`` (1-based)
         and ``best_<monitor>`` when validating, and ``fit_seconds``.
     """
     mode = "max" if monitor.startswith("val_ndcg") else "min"
+    stops = validation is not None if early_stop is None else early_stop
     train, validation, steps = _steps_for_parameter_servers(train, validation, steps_per_epoch)
     replicas = tf.distribute.get_strategy().num_replicas_in_sync
     if replicas > 1:
         callbacks = [MeanOverReplicas(replicas), *callbacks]
     if verbose and progress is None:
-        progress = EpochLog(monitor if validation is not None else "loss", prefix)
+        progress = EpochLog(monitor if stops else "loss", prefix)
     if checkpoint_dir:
-        return _fit_resumable(model, train, validation, epochs, patience, monitor, mode, verbose,
-                              checkpoint_dir, prefix, list(callbacks), steps, progress)
+        return _fit_resumable(model, train, validation, epochs, patience, monitor if stops else None,
+                              mode, verbose, checkpoint_dir, prefix, list(callbacks), steps, progress)
     callbacks = list(callbacks)
     if verbose:
         callbacks.append(progress)
-    if validation is not None:
+    if stops:
         callbacks.append(tf.keras.callbacks.EarlyStopping(
             monitor=monitor, mode=mode, patience=patience, restore_best_weights=True))
     start = time.perf_counter()
     history = model.fit(train, validation_data=validation, epochs=epochs, verbose=0,
                         callbacks=callbacks, **steps)
     result = {key: [float(v) for v in values] for key, values in history.history.items()}
-    return _summarise(result, time.perf_counter() - start, monitor if validation is not None
-                      else None, mode)
+    return _summarise(result, time.perf_counter() - start, monitor if stops else None, mode)
 
 
 def create_optimizer_slots(model: tf.keras.Model) -> None:
@@ -197,7 +203,8 @@ def _summarise(result: dict, seconds: float, monitor: Optional[str], mode: str) 
 
 def _fit_resumable(model, train, validation, epochs, patience, monitor, mode, verbose,
                    checkpoint_dir, prefix, callbacks, steps: dict, progress=None) -> dict:
-    """fit_with_early_stopping with a StageCheckpoint (see its docstring)."""
+    """fit_with_early_stopping with a StageCheckpoint (see its docstring);
+    ``monitor`` None: no early stopping."""
     stage = StageCheckpoint(checkpoint_dir, model)
     done = stage.finished()
     if done is not None:
@@ -210,7 +217,7 @@ def _fit_resumable(model, train, validation, epochs, patience, monitor, mode, ve
         print(f"{prefix}resuming after epoch {initial_epoch} ({checkpoint_dir})", flush=True)
     if verbose:
         callbacks.append(progress)
-    callbacks.append(stage.callback(monitor if validation is not None else None, mode, patience))
+    callbacks.append(stage.callback(monitor, mode, patience))
     start = time.perf_counter()
     if initial_epoch < epochs and not stage.state["stopped"]:
         model.fit(train, validation_data=validation, epochs=epochs, initial_epoch=initial_epoch,
@@ -218,8 +225,7 @@ def _fit_resumable(model, train, validation, epochs, patience, monitor, mode, ve
     logs = stage.state["logs"]
     result = {key: [float(epoch_logs.get(key, np.nan)) for epoch_logs in logs]
               for key in (logs[0] if logs else {})}
-    result = _summarise(result, time.perf_counter() - start,
-                        monitor if validation is not None else None, mode)
+    result = _summarise(result, time.perf_counter() - start, monitor, mode)
     result["resumed_after_epoch"] = initial_epoch
     stage.finish(result)
     return result
@@ -228,8 +234,14 @@ def _fit_resumable(model, train, validation, epochs, patience, monitor, mode, ve
 def fit_model(model: tf.keras.Model, train: dict, validation: dict, cfg: TrainConfig,
               verbose: int = 1, checkpoint_dir: Optional[str] = None,
               monitor: str = "val_total_loss", prefix: str = "", callbacks=(),
-              built: bool = False) -> dict:
+              built: bool = False, validation_loss: bool = True) -> dict:
     """Compiles a TFRS model with Adam and fits it on feature dicts.
+
+    ``validation_loss`` False: the ``validation`` examples are not run
+    through the loss each epoch; early stopping reads ``monitor`` from one
+    of ``callbacks`` (the joint stage's ValidationRanking: its validation
+    loss was computed, logged and never read, at the cost of a traced test
+    step and a pass over the validation examples every epoch).
 
     ``built``: the model's variables all exist (a later stage); otherwise,
     outside a distribution strategy, :func:`build_variables` creates them.
@@ -249,7 +261,8 @@ def fit_model(model: tf.keras.Model, train: dict, validation: dict, cfg: TrainCo
     return fit_with_early_stopping(
         model, make_dataset(train, None, cfg.batch_size, shuffle=True, seed=cfg.seed,
                             drop_remainder=several),
-        make_dataset(validation, None, 4096), cfg.epochs, cfg.patience, monitor,
-        verbose=verbose, checkpoint_dir=checkpoint_dir, prefix=prefix, callbacks=callbacks)
+        make_dataset(validation, None, 4096) if validation_loss else None, cfg.epochs, cfg.patience,
+        monitor, verbose=verbose, checkpoint_dir=checkpoint_dir, prefix=prefix, callbacks=callbacks,
+        early_stop=True)
 
 
