@@ -219,6 +219,10 @@ class AfetlerConfig:
         item_item: Add the item-item channel to the retrieval score: a
             rank-``item_item_rank`` EASE score (``ease.penalty``), its share
             picked on validation NDCG@10 (``models.item_item``).
+        popularity_prior: With the item-item channel, add a popularity
+            prior beta * log(1 + n_v) (scaled) to the retrieval score, beta
+            picked on validation NDCG@10 (0 included: off where it does
+            not help; ``models.item_item_fitting``).
         item_item_rank: k, the width of the channel's vectors, chosen on
             validation NDCG@10 (BENCHMARKS.md, "Configurations compared on the
             validation split", rows "AFETLER + item-item channel" and
@@ -253,6 +257,7 @@ class AfetlerConfig:
     user_taste: bool = True
     item_item: bool = True
     item_item_rank: int = 64
+    popularity_prior: bool = True
     negative_bank: int = 0
     negatives: str = "catalogue"
     temperature: Optional[float] = 0.1

@@ -32,6 +32,7 @@ ABLATIONS = {
     "no ranking head": {"ranking_head": False},
     "no user taste": {"user_taste": False},
     "no item-item channel": {"item_item": False},
+    "no popularity prior": {"popularity_prior": False},
 }
 
 PRESETS = {"base": BASE, "streamed": STREAMED}

@@ -185,8 +185,24 @@ def _machine(payload: dict) -> str:
     return (f"Machine: {m.get('platform')}, {m.get('cpus')} CPUs, GPU: "
             f"{'yes' if m.get('gpu') else 'no'}; Python {m.get('python')}, TensorFlow "
             f"{m.get('tensorflow')}, TFRS {m.get('tfrs')}, pandas {m.get('pandas')}; 1-minute load "
-            f"average {m.get('load_average_at_start', float('nan')):.1f} at the last start. Suite "
-            f"wall time {payload.get('wall_seconds', 0.0) / 60:.1f} min." + partial)
+            f"average {m.get('load_average_at_start', float('nan')):.1f} at the last start. Wall "
+            f"time of the invocations that wrote this file {payload.get('wall_seconds', 0.0) / 60:.1f} "
+            f"min{_run_minutes(payload)}." + partial)
+
+
+def _run_minutes(payload: dict) -> str:
+    """What the runs themselves took (fit and scoring, data loading aside),
+    the models' rows apart from the ablation's: the wall time above adds up
+    every invocation, a resumed or partial re-run included."""
+    seconds = {"models": 0.0, "ablation": 0.0}
+    for runs in payload["runs"].values():
+        for model, seeds in runs.items():
+            kind = "ablation" if _is_ablation(model) else "models"
+            seconds[kind] += sum(r.get("wall_seconds", 0.0) for r in seeds.values() if "error" not in r)
+    parts = [f"the models' {seconds['models'] / 60:.1f} min" if seconds["models"] else "",
+             f"the ablation's {seconds['ablation'] / 60:.1f} min" if seconds["ablation"] else ""]
+    parts = [p for p in parts if p]
+    return f"; the runs themselves: {' and '.join(parts)}" if parts else ""
 
 
 def _data_line(stats: dict, models: dict) -> str:
@@ -256,7 +272,7 @@ def changed_defaults(payload: dict) -> list:
             for seed, record in seeds.items():
                 if model == "ials" or not isinstance(record.get("config"), dict):
                     continue
-                was = _flat(record["config"])
+                was = _flat(json.loads(json.dumps(record["config"])))  # as stored (a fresh run holds tuples)
                 now = _flat(json.loads(model_config(model, dataset, int(seed), quick).to_json()))
                 for field in set(was) | set(now):
                     if was.get(field) != now.get(field):
@@ -313,6 +329,9 @@ def markdown(payload: dict) -> str:
                 "model's over the seeds both finished (how many in brackets); `*`: removing the "
                 "component made the metric worse by more than the full model's std over its "
                 "seeds (the spread of one run: the component helped there).", "", *ablations]
+    else:
+        out += ["No ablation rows in this file: `python -m experiments datasets --ablation --out DIR` "
+                "adds them (each component switched off in turn, on every data set).", ""]
     return "\n".join(out)
 
 

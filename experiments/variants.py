@@ -165,6 +165,7 @@ def run_variant(label: str, model: str, seed: int, overrides: Sequence[str],
             "val_ndcg@10": history.get("val_ndcg@10", []),
             "best_val_rating_mse": rating_mse(history, config.tower.rating_weight),
             "fitted_val_ndcg@10": fitted,
+            "item_item": history.get("item_item"),  # its shares and their validation figures
             "seconds": seconds, **({"prior_val_ndcg@10": prior} if prior else {})}
 
 

@@ -258,6 +258,16 @@ def test_report_names_rows_run_with_an_earlier_default():
     line = datasets_report._changed_line(payload)
     assert "`data.history_length` 50" in line and "afetler, 1 AFETLER ablation(s) (every data set)" in line
     assert "mf" not in line  # the same config as today's: not named
+    payload["runs"]["taste"]["mf"]["1"]["config"]["deepfm"]["hidden_units"] = (64, 32)  # in memory
+    assert "mf" not in datasets_report._changed_line(payload)  # a tuple is the JSON list it is stored as
     del payload["runs"]["implicit"]
     payload["runs"]["taste"]["afetler"]["1"] = record("afetler", "taste", 1)
     assert datasets_report.changed_defaults(payload) == [] and datasets_report._changed_line(payload) == ""
+
+
+def test_the_header_splits_the_runs_time_between_the_models_and_the_ablation():
+    payload = {"runs": {"taste": {"mf": {"1": {"wall_seconds": 60.0}, "2": {"wall_seconds": 30.0}},
+                                  "afetler[no fusion]": {"1": {"wall_seconds": 120.0}},
+                                  "ease": {"1": {"error": "x", "wall_seconds": 999.0}}}}}
+    assert datasets_report._run_minutes(payload) == "; the runs themselves: the models' 1.5 min and the ablation's 2.0 min"
+    assert datasets_report._run_minutes({"runs": {}}) == ""

@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 from afetler_tf.config import Config
-from afetler_tf.layers.item_item import ItemItemChannel
+from afetler_tf.layers.item_item import PRIOR_WEIGHTS, ItemItemChannel
 from afetler_tf.models import build_model, ease, item_item_fitting
 
 X = np.array([[1, 1, 0], [1, 0, 1], [0, 1, 1], [1, 1, 1]], float)  # 4 users x 3 items
@@ -85,21 +85,41 @@ def test_ease_recommender_scores_x_b_and_reloads(tiny_data, tiny_split, tmp_path
 
 
 def test_the_channel_by_hand():
-    """query = [p_u / rho ‖ s q~_u], candidate = [p_v ‖ v_v], rho = sqrt(p^T M p)."""
+    """query = [p_u / rho ‖ s q~_u ‖ beta], candidate = [p_v ‖ v_v ‖ pi_v], rho = sqrt(p^T M p)."""
     channel = ItemItemChannel(["u"], ["i", "j"], rank=1, dim=2)
     p_u = tf.constant([[1.0, 0.0]])
-    np.testing.assert_allclose(channel.query(p_u, tf.constant(["u"])), [[1.0, 0.0, 0.0]])  # neutral
+    np.testing.assert_allclose(channel.query(p_u, tf.constant(["u"])), [[1.0, 0.0, 0.0, 0.0]])  # neutral
     channel.assign(user_table=[[3.0]], item_table=[[2.0], [-1.0]], history_table=[[0.0], [0.0]],
                    moment=np.diag([4.0, 1.0]), share=0.5)
-    np.testing.assert_allclose(channel.query(p_u, tf.constant(["u"])), [[0.5, 0.0, 1.5]])
+    np.testing.assert_allclose(channel.query(p_u, tf.constant(["u"])), [[0.5, 0.0, 1.5, 0.0]])
     np.testing.assert_allclose(channel.candidate(tf.constant([[1.0, 1.0]]), tf.constant(["i"])),
-                               [[1.0, 1.0, 2.0]])
+                               [[1.0, 1.0, 2.0, 0.0]])
     score = channel((p_u, tf.constant(["u"]), tf.constant([[1.0, 1.0]]), tf.constant(["i"])))
     assert float(score[0]) == pytest.approx(0.5 + 0.5 * 3.0 * 2.0)
-    # Unknown ids: no item-item score (row 0 stays zero).
-    np.testing.assert_allclose(channel.query(p_u, tf.constant(["new"])), [[0.5, 0.0, 0.0]])
+    # The popularity prior: + beta * pi_v.
+    channel.set_prior([0.5, 2.0], share=0.3)
+    np.testing.assert_allclose(channel.query(p_u, tf.constant(["u"])), [[0.5, 0.0, 1.5, 0.3]])
+    np.testing.assert_allclose(channel.candidate(tf.constant([[1.0, 1.0]]), tf.constant(["j"])),
+                               [[1.0, 1.0, -1.0, 2.0]])
+    score = channel((p_u, tf.constant(["u"]), tf.constant([[1.0, 1.0]]), tf.constant(["i"])))
+    assert float(score[0]) == pytest.approx(0.5 + 0.5 * 3.0 * 2.0 + 0.3 * 0.5)
+    # Unknown ids: no item-item score and no prior (row 0 stays zero).
+    np.testing.assert_allclose(channel.query(p_u, tf.constant(["new"])), [[0.5, 0.0, 0.0, 0.3]])
     np.testing.assert_allclose(channel.candidate(tf.constant([[1.0, 1.0]]), tf.constant(["new"])),
-                               [[1.0, 1.0, 0.0]])
+                               [[1.0, 1.0, 0.0, 0.0]])
+    with pytest.raises(ValueError, match="prior share must be >= 0"):
+        channel.set_prior(share=-1.0)
+    with pytest.raises(ValueError, match=r"prior must have shape \(2,\)"):
+        channel.set_prior([1.0])
+
+
+def test_the_popularity_prior_by_hand():
+    """pi_v = log(1 + n_v) / std over the items of log(1 + n_v); an item never seen: 0."""
+    train = pd.DataFrame({"item_id": ["a", "a", "a", "b"]})
+    logs = np.log1p([3.0, 1.0, 0.0])
+    np.testing.assert_allclose(item_item_fitting.popularity_prior(train, pd.Index(["a", "b", "c"])),
+                               logs / logs.std())
+    assert not item_item_fitting.popularity_prior(train.iloc[:1], pd.Index(["a"])).any()  # no spread
 
 
 def test_the_channel_reads_q_u_from_the_history_by_hand():
@@ -115,8 +135,9 @@ def test_the_channel_reads_q_u_from_the_history_by_hand():
     out = channel.query_from_history(p_u, history).numpy()
     np.testing.assert_allclose(out[:, :2], [[0.5, 0.0]] * 3)
     np.testing.assert_allclose(out[:, 2], 0.5 * np.array(expected_q), rtol=1e-6)
+    np.testing.assert_allclose(out[:, 3], 0.0)  # beta, 0 until set
     # Any history length, and the same as the fitted table for the same history.
-    assert channel.query_from_history(p_u[:1], tf.constant([["j"]])).shape == (1, 3)
+    assert channel.query_from_history(p_u[:1], tf.constant([["j"]])).shape == (1, 4)
 
 
 def test_binary_counts_by_hand():
@@ -198,7 +219,7 @@ def test_fit_sets_the_channel_and_picks_the_best_validation_share(trained, tiny_
     assert fitted["share"] == max(scores, key=lambda s: (round(scores[s], 6), -s))
     assert float(channel.share.numpy()) == pytest.approx(fitted["share"])
     assert training.validation_ndcg(model, tiny_data, tiny_split) == pytest.approx(
-        scores[fitted["share"]], abs=1e-6)
+        fitted["prior_val_ndcg@10"][str(fitted["prior_share"])], abs=1e-6)
     # The tables are EASE's: <q_u, v_v> of a user is x_u B, up to the user's scale.
     items = pd.Index(channel.item_vocabulary)
     users = pd.Index(channel.user_vocabulary)
@@ -209,10 +230,18 @@ def test_fit_sets_the_channel_and_picks_the_best_validation_share(trained, tiny_
     for row in range(3):
         ratio = scores_ii[row] / exact[row]
         assert np.allclose(ratio, ratio[0], rtol=1e-3)  # rank = n_items: the full B
-    # Retrieval vectors are [p_u / rho ‖ s q~_u] and [p_v ‖ v_v].
+    # The popularity prior: pi_v of the training counts, beta the best validation figure at s.
+    np.testing.assert_allclose(channel.prior_table.numpy()[1:],
+                               item_item_fitting.popularity_prior(tiny_split.train, items), rtol=1e-6)
+    priors = {float(b): v for b, v in fitted["prior_val_ndcg@10"].items()}
+    assert set(priors) == set(item_item_fitting.PRIOR_SHARES)
+    assert priors[0.0] == scores[fitted["share"]]
+    assert fitted["prior_share"] == max(priors, key=lambda b: (round(priors[b], 6), -b))
+    assert float(channel.prior_share.numpy()) == pytest.approx(fitted["prior_share"])
+    # Retrieval vectors are [p_u / rho ‖ s q~_u ‖ beta] and [p_v ‖ v_v ‖ pi_v].
     d = model.config.tower.tower_units[-1]
     u, i = model.user_vectors(["u0"]), model.item_vectors([items[0]])
-    assert u.shape == i.shape == (1, d + channel.rank)
+    assert u.shape == i.shape == (1, d + channel.rank + 1)
     np.testing.assert_allclose(i[0, :d], model.network.candidate_tower(
         model.space.item_features([items[0]])).numpy()[0], atol=1e-6)
     assert model.tower_user_vectors(["u0"]).shape == (1, d)
@@ -228,12 +257,19 @@ def test_the_share_search_scores_each_share_as_the_model_would(trained, tiny_dat
     assert list(history["stage_seconds"])[:3] == ["joint", "item_item", "ranking"]
     assert all(seconds > 0 for seconds in history["stage_seconds"].values())
     try:
+        channel.set_prior(share=0.0)  # the share search ran with beta = 0
         for share, recorded in fitted["val_ndcg@10"].items():
             channel.set_share(float(share))
             assert training.validation_ndcg(model, tiny_data, tiny_split) == pytest.approx(
                 recorded, abs=1e-6)
+        channel.set_share(fitted["share"])
+        for beta, recorded in fitted["prior_val_ndcg@10"].items():  # then beta, at the chosen s
+            channel.set_prior(share=float(beta))
+            assert training.validation_ndcg(model, tiny_data, tiny_split) == pytest.approx(
+                recorded, abs=1e-6)
     finally:
         channel.set_share(fitted["share"])
+        channel.set_prior(share=fitted["prior_share"])
 
 
 def test_the_history_log_is_the_training_part_then_what_was_revealed(trained, tiny_split):
@@ -274,8 +310,42 @@ def test_the_saved_model_keeps_the_channel(trained, tiny_data, tiny_split, tmp_p
     again.load(str(tmp_path), tiny_data, tiny_split)
     users, items = ["u0", "u1"], list(again.space.item_ids[:5])
     np.testing.assert_allclose(again.score_all(users, items), model.score_all(users, items), atol=1e-5)
-    assert float(again.network.item_item.share.numpy()) == pytest.approx(
-        float(model.network.item_item.share.numpy()))
+    for name in ("share", "prior_share"):
+        assert float(getattr(again.network.item_item, name).numpy()) == pytest.approx(
+            float(getattr(model.network.item_item, name).numpy()))
+
+
+def test_a_run_saved_before_the_popularity_prior_loads_with_it_off(trained, tiny_data, tiny_split,
+                                                                    tmp_path):
+    """Weights written without the prior's two variables restore; beta stays 0,
+    so the run scores as it was fitted. Any other missing weight is refused."""
+    model, _ = trained
+    channel = model.network.item_item
+    beta, prior = float(channel.prior_share.numpy()), channel.prior_table.numpy().copy()
+    try:
+        channel.set_prior(np.zeros(len(channel.item_vocabulary)), share=0.0)
+        expected = model.score_all(["u0", "u1"], list(model.space.item_ids[:5]))
+        # The layer as it was before the prior: its two weights left out of the
+        # checkpoint's object graph (TensorFlow's Trackable bookkeeping) while saving.
+        deps = list(channel._self_unconditional_checkpoint_dependencies)
+        names = dict(channel._self_unconditional_dependency_names)
+        channel._self_unconditional_checkpoint_dependencies[:] = [d for d in deps if d.name not in PRIOR_WEIGHTS]
+        for name in PRIOR_WEIGHTS:
+            channel._self_unconditional_dependency_names.pop(name)
+        try:
+            model.save(str(tmp_path))
+        finally:
+            channel._self_unconditional_checkpoint_dependencies[:] = deps
+            channel._self_unconditional_dependency_names.update(names)
+    finally:
+        channel.set_prior(prior[1:], share=beta)
+    saved = [name for name, _ in tf.train.list_variables(str(tmp_path / "weights"))]
+    assert any("item_table" in n for n in saved) and not any("prior" in n for n in saved)
+    again = build_model(tiny_config())
+    again.load(str(tmp_path), tiny_data, tiny_split)
+    assert float(again.network.item_item.prior_share.numpy()) == 0.0
+    np.testing.assert_allclose(again.score_all(["u0", "u1"], list(again.space.item_ids[:5])), expected,
+                               atol=1e-5)
 
 
 def test_the_report_line_reads_what_the_runs_recorded():
@@ -311,4 +381,5 @@ def test_fitting_the_channel_says_what_runs_before_the_long_part(trained, tiny_d
     lines = capsys.readouterr().out.splitlines()
     n_items = len(model.network.item_item.item_vocabulary)
     assert lines[0].startswith(f"item-item channel: EASE over {n_items:,} items, rank")
-    assert lines[-1].startswith("item-item channel: rank")
+    assert lines[-2].startswith("item-item channel: rank")
+    assert lines[-1].startswith("popularity prior: beta")

@@ -9,15 +9,19 @@ one scale per user: each is divided by the root mean square of the user's
 scores over the trained catalogue, so the share ``s`` weighs two scores of
 RMS 1:
 
-    score(u, v) = <p_u, p_v> / rho(p_u) + s * <q~_u, v_v>,
+    score(u, v) = <p_u, p_v> / rho(p_u) + s * <q~_u, v_v> (+ beta * pi_v, below),
     rho(p) = sqrt(p^T M p),  M = mean over trained items of p_v p_v^T,
     q~_u = q_u / sqrt(q_u^T N q_u),  N = mean over trained items of v_v v_v^T.
 
-The layer writes that as one dot product of longer vectors, the form a
-retrieval index serves:
+A popularity prior rides on the same vectors: ``+ beta * pi_v``, pi_v =
+log(1 + n_v) / std over the trained items of log(1 + n_v) (n_v: the item's
+training interactions; 0 for an unknown item), beta >= 0 chosen on
+validation with s (0 where popularity adds nothing the towers and EASE
+have not). The layer writes the score as one dot product of longer
+vectors, the form a retrieval index serves:
 
-    query_from_history(p_u, history_item_ids) = [p_u / rho(p_u) ‖ s q~_u]   (batch, d + k)
-    candidate(p_v, item_ids)                  = [p_v ‖ v_v]                  (batch, d + k)
+    query_from_history(p_u, history_item_ids) = [p_u / rho(p_u) ‖ s q~_u ‖ beta]   (batch, d + k + 1)
+    candidate(p_v, item_ids)                  = [p_v ‖ v_v ‖ pi_v]                 (batch, d + k + 1)
 
 q_u is computed from the history the caller passes (x_u: the distinct known
 items in it, each once), so a new user who arrives with a history gets the
@@ -32,18 +36,23 @@ Ids go through the layer's own lookups (one OOV index, row 0). Every table
 is non-trainable and set by :meth:`ItemItemChannel.assign`; row 0 stays zero,
 so an unknown user or item, and a history padding "", gets no item-item
 score (only the towers').
-Before ``assign`` the channel is neutral: s = 0 and M = I (unit-norm tower
-vectors keep their scores).
+Before ``assign`` the channel is neutral: s = beta = 0 and M = I (unit-norm
+tower vectors keep their scores).
 """
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 import tensorflow as tf
 
 from afetler_tf.layers.fusion import _as_vocabulary, _is_positive_int
+
+
+# The popularity prior's weights: a checkpoint written before them restores
+# without them, the prior off (Afetler.load).
+PRIOR_WEIGHTS = ("prior_table", "prior_share")
 
 
 def _lookup(vocabulary: list) -> tf.keras.layers.Layer:
@@ -77,7 +86,8 @@ class ItemItemChannel(tf.keras.layers.Layer):
     = W (kept so q_u can be recomputed when histories grow), ``moment`` (d, d)
     = M, ``item_moment`` (k, k) = N (set with the item table, and by
     :meth:`refresh_item_moment` after restoring a checkpoint written before
-    it existed), ``share`` () = s.
+    it existed), ``share`` () = s, ``prior_table`` (n_items + 1,) = pi_v and
+    ``prior_share`` () = beta (:meth:`set_prior`; :data:`PRIOR_WEIGHTS`).
     """
 
     def __init__(self, user_vocabulary: Sequence, item_vocabulary: Sequence, rank: int, dim: int,
@@ -103,6 +113,10 @@ class ItemItemChannel(tf.keras.layers.Layer):
         self.item_moment = self.add_weight(name="item_moment", shape=(self.rank, self.rank),
                                            initializer=zeros, trainable=False)
         self.share = self.add_weight(name="share", shape=(), initializer=zeros, trainable=False)
+        self.prior_table = self.add_weight(name="prior_table", shape=(n_items,), initializer=zeros,
+                                           trainable=False)
+        self.prior_share = self.add_weight(name="prior_share", shape=(), initializer=zeros,
+                                           trainable=False)
 
     def assign(self, user_table: np.ndarray, item_table: np.ndarray, history_table: np.ndarray,
                moment: np.ndarray, share: float) -> None:
@@ -133,16 +147,32 @@ class ItemItemChannel(tf.keras.layers.Layer):
             raise ValueError(f"share must be >= 0, got {share!r}.")
         self.share.assign(float(share))
 
+    def set_prior(self, prior: Optional[np.ndarray] = None, share: Optional[float] = None) -> None:
+        """Sets pi_v (``prior``, (n_items,) in the vocabulary's order; row 0,
+        the unknown item, stays 0) and/or beta (``share`` >= 0)."""
+        if prior is not None:
+            prior = np.asarray(prior, np.float32)
+            if prior.shape != (len(self.item_vocabulary),):
+                raise ValueError(f"prior must have shape {(len(self.item_vocabulary),)}, got {prior.shape}.")
+            self.prior_table.assign(np.concatenate([np.zeros(1, np.float32), prior]))
+        if share is not None:
+            if not share >= 0:
+                raise ValueError(f"prior share must be >= 0, got {share!r}.")
+            self.prior_share.assign(float(share))
+
+    def _prior_column(self, p_u):
+        return tf.fill([tf.shape(p_u)[0], 1], self.prior_share)  # (b, 1) = beta
+
     def query(self, p_u, user_ids):
-        """[p_u / rho(p_u) ‖ s q~_u], (batch, d + k)."""
+        """[p_u / rho(p_u) ‖ s q~_u ‖ beta], (batch, d + k + 1)."""
         p_u = tf.convert_to_tensor(p_u)
         rho = tf.sqrt(tf.reduce_sum(tf.matmul(p_u, self.moment) * p_u, -1, keepdims=True))  # (b, 1)
         q = tf.gather(self.user_table, self.user_lookup(tf.reshape(user_ids, [-1])))  # (b, k)
-        return tf.concat([tf.math.divide_no_nan(p_u, rho), self.share * q], -1)
+        return tf.concat([tf.math.divide_no_nan(p_u, rho), self.share * q, self._prior_column(p_u)], -1)
 
     def query_from_history(self, p_u, history_item_ids):
-        """[p_u / rho(p_u) ‖ s q~_u] with q_u = x_u W from ``history_item_ids``
-        (batch, L) str, "" = padding, any L; (batch, d + k)."""
+        """[p_u / rho(p_u) ‖ s q~_u ‖ beta] with q_u = x_u W from ``history_item_ids``
+        (batch, L) str, "" = padding, any L; (batch, d + k + 1)."""
         return self.query_from_rows(p_u, self.item_lookup(history_item_ids))
 
     def query_from_rows(self, p_u, rows):
@@ -152,16 +182,18 @@ class ItemItemChannel(tf.keras.layers.Layer):
         return self.query_from_q(p_u, tf.matmul(x, self.history_table))  # row 0 of W is zero
 
     def query_from_q(self, p_u, q):
-        """[p_u / rho(p_u) ‖ s q~_u] from q_u = x_u W (batch, k), computed by the caller."""
+        """[p_u / rho(p_u) ‖ s q~_u ‖ beta] from q_u = x_u W (batch, k), computed by the caller."""
         p_u = tf.convert_to_tensor(p_u)
         rho = tf.sqrt(tf.reduce_sum(tf.matmul(p_u, self.moment) * p_u, -1, keepdims=True))  # (b, 1)
         rms = tf.sqrt(tf.reduce_sum(tf.matmul(q, self.item_moment) * q, -1, keepdims=True))  # (b, 1)
-        return tf.concat([tf.math.divide_no_nan(p_u, rho), self.share * tf.math.divide_no_nan(q, rms)], -1)
+        return tf.concat([tf.math.divide_no_nan(p_u, rho), self.share * tf.math.divide_no_nan(q, rms),
+                          self._prior_column(p_u)], -1)
 
     def candidate(self, p_v, item_ids):
-        """[p_v ‖ v_v], (batch, d + k)."""
-        v = tf.gather(self.item_table, self.item_lookup(tf.reshape(item_ids, [-1])))  # (b, k)
-        return tf.concat([tf.convert_to_tensor(p_v), v], -1)
+        """[p_v ‖ v_v ‖ pi_v], (batch, d + k + 1)."""
+        rows = self.item_lookup(tf.reshape(item_ids, [-1]))
+        v = tf.gather(self.item_table, rows)  # (b, k)
+        return tf.concat([tf.convert_to_tensor(p_v), v, tf.gather(self.prior_table, rows)[:, None]], -1)
 
     def call(self, inputs):
         """``(p_u, user_ids, p_v, item_ids)`` -> the scores of the pairs, (batch,)."""

@@ -20,6 +20,7 @@ from afetler_tf import training
 from afetler_tf.config import Config
 from afetler_tf.data import Dataset, HistoryIndex, Split, make_histories, user_histories
 from afetler_tf.features import FeatureSpace
+from afetler_tf.layers.item_item import PRIOR_WEIGHTS
 from afetler_tf.layers.towers import HISTORY_INDEX
 from afetler_tf.models import cold_path, item_item_fitting, new_items
 from afetler_tf.models.base import Recommender
@@ -105,7 +106,8 @@ class Afetler(Recommender):
         """AFETLER's fit, in order (docs/design.md §3.7):
 
         1. ``joint``: everything trained jointly, early-stopped on the
-           validation NDCG@10 (protocol T on the validation set);
+           validation NDCG@10 (protocol T on the validation set; the
+           validation loss is not computed);
         2. ``item_item`` (``afetler.item_item``): the item-item channel fitted
            in closed form (``models.item_item``);
         3. ``ranking`` (a ranking head, rated data): the towers frozen, the
@@ -132,7 +134,7 @@ class Afetler(Recommender):
         ranking_check = training.ValidationRanking(self, context.data, context.split)
         return training.fit_model(self.network, context.train, context.validation, self.config.train,
                                   context.verbose, context.stage_dir("joint"), monitor="val_ndcg@10",
-                                  prefix="joint ", callbacks=[ranking_check])
+                                  prefix="joint ", callbacks=[ranking_check], validation_loss=False)
 
     def _fit_ranking(self, context: FitContext) -> dict:
         self._freeze_towers(True)
@@ -384,6 +386,11 @@ class Afetler(Recommender):
             run = os.path.dirname(os.path.normpath(directory))
             missing = sorted({name.split(":")[0] for name in re.findall(r"<tf.Variable '([^']+)'", str(e))})
             count = re.search(r"Found (\d+) Python objects", str(e))
+            if missing and {name.rsplit("/", 1)[-1] for name in missing} <= set(PRIOR_WEIGHTS):
+                missing = []  # written before the popularity prior: it stays off (beta 0), as fitted
+        else:
+            missing = []
+        if missing:
             raise ValueError(
                 f"{directory}: the saved weights do not fit this version's network (no saved value "
                 f"for {count.group(1) if count else 'some'} of its weights, e.g. {', '.join(missing)}): "

@@ -12,7 +12,11 @@ trained (stage 1 of :meth:`Afetler.fit`), :func:`fit_item_item`
 3. picks the share s on the validation split: the value of ``SHARES`` with the
    best validation NDCG@10 (protocol T over the validation interactions; ties
    go to the smaller share, so 0 (towers only) wins when the channel does not
-   help).
+   help);
+4. with ``afetler.popularity_prior``, sets pi_v (each item's log(1 + n_v),
+   n_v its training interactions, over their std) and picks beta of
+   ``PRIOR_SHARES`` the same way, s kept (0 wins where popularity adds
+   nothing).
 
 Why it exists: the towers are a low-rank model trained by a softmax; on
 MovieLens-100k a rank-64 EASE alone ranks better than either tower model,
@@ -32,6 +36,7 @@ from afetler_tf.data.schema import Dataset, Split
 from afetler_tf.models import ease
 
 SHARES = (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0)
+PRIOR_SHARES = SHARES  # beta: the same grid (its first version, up to 0.5, chose 0.5 on two logs)
 
 
 HISTORY = "item_item_history"  # the whole history the channel reads (feature key)
@@ -40,7 +45,8 @@ HISTORY_ROWS = "item_item_history_rows"  # that history looked up already: the t
 
 class ChannelEncoder(tf.keras.Model):
     """Raw features -> a tower's vector with the channel's part appended:
-    ``side="query"``: [p_u / rho ‖ s q~_u]; ``side="candidate"``: [p_v ‖ v_v].
+    ``side="query"``: [p_u / rho ‖ s q~_u ‖ beta]; ``side="candidate"``:
+    [p_v ‖ v_v ‖ pi_v].
 
     The query side computes q_u from the features' whole history,
     ``features[HISTORY]`` (batch, L) str, or from its rows in the channel's
@@ -85,11 +91,22 @@ def normalised_queries(q: np.ndarray, v: np.ndarray) -> np.ndarray:
     return np.divide(q, rms[:, None], out=np.zeros_like(q), where=rms[:, None] > 0)
 
 
+def popularity_prior(train: pd.DataFrame, items: pd.Index) -> np.ndarray:
+    """pi_v of ``items``: log(1 + n_v) over its std across them, (n,);
+    n_v = the item's interactions in ``train`` (zeros if they do not vary)."""
+    counts = train["item_id"].astype(str).value_counts().reindex(items.astype(str)).fillna(0.0)
+    prior = np.log1p(counts.to_numpy(np.float64))
+    std = float(prior.std())
+    return prior / std if std > 0 else np.zeros_like(prior)
+
+
 def fit_item_item(model, data: Dataset, split: Split, verbose: int = 1) -> dict:
-    """Fits ``model.network.item_item`` (steps 1-3 of the module docstring).
+    """Fits ``model.network.item_item`` (steps 1-4 of the module docstring).
 
     Returns:
-        ``{"share", "val_ndcg@10": {share: value}, "rank", "penalty"}``.
+        ``{"share", "val_ndcg@10": {share: value}, "rank", "penalty"}``, with
+        ``afetler.popularity_prior`` also ``"prior_share"`` (beta) and
+        ``"prior_val_ndcg@10": {beta: value}``.
     """
     channel, config = model.network.item_item, model.config
     items = pd.Index(channel.item_vocabulary).astype(str)
@@ -102,6 +119,8 @@ def fit_item_item(model, data: Dataset, split: Split, verbose: int = 1) -> dict:
     tower = model.network.candidate_tower
     p_v = training.batched(lambda f: tower(f), model.space.item_features(list(items)))  # (n, d)
     channel.assign(normalised_queries(x_items @ w, v), v, w, p_v.T @ p_v / len(p_v), share=0.0)
+    channel.set_prior(popularity_prior(split.train, items) if config.afetler.popularity_prior
+                      else np.zeros(len(items)), share=0.0)
     search = _ShareSearch(model, p_v.shape[1])
     scores = {}
     for share in SHARES:
@@ -112,41 +131,60 @@ def fit_item_item(model, data: Dataset, split: Split, verbose: int = 1) -> dict:
     if verbose:
         print(f"item-item channel: rank {channel.rank}, share {best} (validation NDCG@10 "
               f"{scores[0.0]:.4f} towers only -> {scores[best]:.4f})", flush=True)
-    return {"share": best, "val_ndcg@10": {str(s): v for s, v in scores.items()},
-            "rank": channel.rank, "penalty": config.ease.penalty}
+    result = {"share": best, "val_ndcg@10": {str(s): v for s, v in scores.items()},
+              "rank": channel.rank, "penalty": config.ease.penalty}
+    if config.afetler.popularity_prior:
+        search.share = best
+        priors = {0.0: scores[best]}
+        for beta in PRIOR_SHARES[1:]:
+            search.prior_share = beta
+            priors[beta] = training.validation_ndcg(search, data, split)
+        beta = max(PRIOR_SHARES, key=lambda b: (round(priors[b], 6), -b))
+        channel.set_prior(share=beta)
+        if verbose:
+            print(f"popularity prior: beta {beta} (validation NDCG@10 {priors[0.0]:.4f} -> "
+                  f"{priors[beta]:.4f})", flush=True)
+        result.update(prior_share=beta, **{"prior_val_ndcg@10": {str(b): v for b, v in priors.items()}})
+    return result
 
 
 class _ShareSearch:
-    """The recommender :func:`fit_item_item` evaluates at each share s, from
-    one pass of the encoders: the retrieval score is linear in s,
-    <p_u / rho, p_v> + s <q~_u, v_v>, so the vectors are computed once at s = 1
-    and only the sum is formed per share (``share``, set by the caller)."""
+    """The recommender :func:`fit_item_item` evaluates at each share s and
+    prior share beta (``share``, ``prior_share``, set by the caller), from one
+    pass of the encoders: the retrieval score is linear in both,
+    <p_u / rho, p_v> + s <q~_u, v_v> + beta pi_v, so the vectors are computed
+    once at s = beta = 1 and only the sum is formed per pair of shares (the
+    caller sets pi_v before the search)."""
 
     predicts_ratings = False
 
     def __init__(self, model, tower_dim: int):
         self.name = f"{model.name} (item-item share search)"
-        self._model, self._d, self.share = model, tower_dim, 0.0
-        self._vectors = {}  # (side, ids) -> vectors at s = 1
+        self._model, self._d, self.share, self.prior_share = model, tower_dim, 0.0, 0.0
+        self._vectors = {}  # (side, ids) -> vectors at s = beta = 1
 
     def _at_share_one(self, side: str, ids) -> np.ndarray:
         key = (side, tuple(ids))
         if key not in self._vectors:
             channel = self._model.network.item_item
-            fitted = float(channel.share.numpy())
+            fitted = float(channel.share.numpy()), float(channel.prior_share.numpy())
             channel.set_share(1.0)
+            channel.set_prior(share=1.0)
             try:
                 encode = self._model.user_vectors if side == "user" else self._model.item_vectors
                 self._vectors[key] = encode(ids)
             finally:
-                channel.set_share(fitted)
+                channel.set_share(fitted[0])
+                channel.set_prior(share=fitted[1])
         return self._vectors[key]
 
     def catalogue_scorer(self, item_ids):
-        v = self._at_share_one("item", item_ids)
         d = self._d
+        v = self._at_share_one("item", item_ids)
+        prior = v[:, -1][None, :]  # (1, n): pi_v
 
         def score(user_ids):
             u = self._at_share_one("user", user_ids)
-            return u[:, :d] @ v[:, :d].T + self.share * (u[:, d:] @ v[:, d:].T)
+            return (u[:, :d] @ v[:, :d].T + self.share * (u[:, d:-1] @ v[:, d:-1].T)
+                    + self.prior_share * prior)
         return score
