@@ -256,13 +256,21 @@ def _flat(tree: dict, prefix: str = "") -> dict:
     return out
 
 
+# The config sections each suite model reads (and "model"); AFETLER and its
+# ablations: every section. iALS records no afetler_tf config.
+SECTIONS_READ = {"popularity": ("data",), "mf": ("data", "mf"), "deepfm": ("data", "deepfm"),
+                 "ease": ("data", "ease"), "two_tower": ("data", "train", "tower", "afetler", "gan")}
+
+
 def changed_defaults(payload: dict) -> list:
     """Where recorded runs' configs differ from what the suite would run
     today (``experiments.datasets.model_config``: a default changed since):
     [(field, recorded value, today's value, models, data sets)], each a JSON
     value and sorted names. iALS records no ``afetler_tf`` config and is not
-    checked. A field some models do not read (the history cap for MF) is
-    listed for them all the same: the record says what was set, not what mattered."""
+    checked; a section a model does not read (:data:`SECTIONS_READ`: AFETLER's
+    switches for MF) is not compared. A field of a section it reads is
+    listed whether or not the model reads that field (the history cap for
+    MF): the record says what was set, not what mattered."""
     from experiments.datasets import DATASETS, model_config
     found, quick = {}, bool(payload.get("quick"))
     for dataset, models in payload.get("runs", {}).items():
@@ -274,7 +282,10 @@ def changed_defaults(payload: dict) -> list:
                     continue
                 was = _flat(json.loads(json.dumps(record["config"])))  # as stored (a fresh run holds tuples)
                 now = _flat(json.loads(model_config(model, dataset, int(seed), quick).to_json()))
+                read = SECTIONS_READ.get(model)
                 for field in set(was) | set(now):
+                    if read is not None and field.split(".")[0] not in (*read, "model"):
+                        continue
                     if was.get(field) != now.get(field):
                         key = (field, json.dumps(was.get(field)), json.dumps(now.get(field)))
                         models_, datasets_ = found.setdefault(key, (set(), set()))

@@ -43,7 +43,7 @@ def write_items(path, text):
 def test_a_fit_run_has_an_index_of_its_catalogue(run_dir, tiny_data):
     index = catalogue.read_index(run_dir)
     assert len(index["item_ids"]) == len(tiny_data.items) and not index["generated"].any()
-    width = 8 + load_run(run_dir).model.network.item_item.rank  # [p_v ‖ v_v] (item-item channel)
+    width = 8 + load_run(run_dir).model.network.item_item.rank + 1  # [p_v ‖ v_v ‖ pi_v] (item-item channel)
     assert index["vectors"].shape == (len(tiny_data.items), width) and np.isfinite(index["vectors"]).all()
 
 

@@ -260,6 +260,11 @@ def test_report_names_rows_run_with_an_earlier_default():
     assert "mf" not in line  # the same config as today's: not named
     payload["runs"]["taste"]["mf"]["1"]["config"]["deepfm"]["hidden_units"] = (64, 32)  # in memory
     assert "mf" not in datasets_report._changed_line(payload)  # a tuple is the JSON list it is stored as
+    payload["runs"]["taste"]["mf"]["1"]["config"]["afetler"].pop("popularity_prior")  # a section MF
+    assert "mf" not in datasets_report._changed_line(payload)  # does not read: not compared
+    payload["runs"]["taste"]["mf"]["1"]["config"]["mf"]["l2"] = 1.0  # one it reads
+    assert "`mf.l2` 1.0" in datasets_report._changed_line(payload)
+    payload["runs"]["taste"]["mf"]["1"]["config"]["mf"]["l2"] = datasets.model_config("mf", "taste", 1).mf.l2
     del payload["runs"]["implicit"]
     payload["runs"]["taste"]["afetler"]["1"] = record("afetler", "taste", 1)
     assert datasets_report.changed_defaults(payload) == [] and datasets_report._changed_line(payload) == ""

@@ -196,7 +196,7 @@ def test_manifests_and_models_config(exported, result):
     assert ex.version == 1 and ex.skipped == {}
     query = read_manifest(ex.paths["query"])
     assert query["inputs"]["history_item_ids"] == ["string", [None, None]]
-    width = 8 + result.model.network.item_item.rank  # [p_u / rho ‖ s q~_u] (item-item channel)
+    width = 8 + result.model.network.item_item.rank + 1  # [p_u / rho ‖ s q~_u ‖ beta] (item-item channel)
     assert query["outputs"] == {"embedding": ["float32", [None, width]]}
     assert set(read_manifest(ex.paths["index"])["inputs"]) == set(query["inputs"]) | {"k"}
     with open(ex.config_path) as f:

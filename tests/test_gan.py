@@ -174,9 +174,9 @@ def test_unseen_items_are_embedded_by_the_generator_in_both_paths(trained):
     model.add_items(new_items("fresh"))
     vectors = model.item_vectors(["fresh_Comedy", "i0"])
     generated = model.gan(model.space.item_features(["fresh_Comedy"])).numpy()
-    d = generated.shape[1]  # then the item-item channel's part: zero for an item never trained
+    d = generated.shape[1]  # then the item-item channel's part and its prior: zero for an item never trained
     np.testing.assert_allclose(vectors[0, :d], generated[0], atol=1e-6)
-    assert vectors.shape[1] == d + model.network.item_item.rank and not vectors[0, d:].any()
+    assert vectors.shape[1] == d + model.network.item_item.rank + 1 and not vectors[0, d:].any()
     assert model.candidate_encoder.uses_generator(np.array(["fresh_Comedy", "i0"])).numpy().tolist() \
         == [True, False]
     assert np.isfinite(model.score(["u1", "u2"], ["fresh_Comedy", "fresh_Drama"])).all()
