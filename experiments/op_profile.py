@@ -15,10 +15,11 @@ training step on MovieLens-100k (default config, the epoch's first batch, as
 TensorFlow profiler, its ``framework_op_stats`` summed by op type; ``gan``: the
 same for a NewItemGAN training step (:func:`gan_ops`). Each prints
 the largest ops; times are the ops' own (several threads: their sum can exceed
-the wall time). ``item_level``: MCAU's item level in its two formulations
-(``afetler_tf.layers.mcau``: one matrix per row, or one plain matmul over
-[h, h * q]), forward and forward + backward, median ms per call at each
-``--rows`` (L = 50, e = A = 32, one head): what ``mcau.FEW_ROWS`` is set from.
+the wall time). ``item_level``: MCAU's item level as it runs it (one plain
+matmul over [h, h * q], ``afetler_tf.layers.mcau._item_level``) and as one
+matrix per row (:func:`item_level_per_row`, a batched matmul), forward and
+forward + backward, median ms per call at each ``--rows`` (L = 30, the default
+history length, e = A = 32, one head): which is faster depends on the CPU.
 Run it on a quiet machine; nothing is written to benchmarks/.
 """
 
@@ -136,8 +137,21 @@ def _profiled(step, steps: int) -> dict:
     return times
 
 
-def item_level(rows: int, repeats: int = 30, length: int = 50, width: int = 32) -> dict:
-    """Median ms per call of MCAU's item-level formulations at ``rows`` rows:
+def item_level_per_row(history, query, w_h, w_hq):
+    """MCAU's item level as one matrix per row, h (W_h + diag(q) W_hq): the
+    alternative to ``afetler_tf.layers.mcau._item_level`` (the same values, a
+    batched matmul; what MCAU ran from many rows on until 2026-11-30)."""
+    import tensorflow as tf
+    batch, e = tf.shape(history)[0], tf.shape(history)[-1]
+    heads, units = tf.shape(w_h)[0], tf.shape(w_h)[-1]
+    per_row = w_h[tf.newaxis] + query[:, tf.newaxis, :, tf.newaxis] * w_hq[tf.newaxis]  # (B, H, e, A)
+    per_row = tf.reshape(tf.transpose(per_row, [0, 2, 1, 3]), [batch, e, heads * units])
+    return tf.matmul(history, per_row)  # (B, L, H * A)
+
+
+def item_level(rows: int, repeats: int = 30, length: int = 30, width: int = 32) -> dict:
+    """Median ms per call of MCAU's item level at ``rows`` rows, as MCAU runs it
+    (one plain matmul over [h, h ⊙ q]) and as one matrix per row:
     {"per_row" | "stacked": {"forward": ms, "forward+backward": ms}}."""
     import tensorflow as tf
 
@@ -148,7 +162,7 @@ def item_level(rows: int, repeats: int = 30, length: int = 50, width: int = 32) 
     w_h = tf.Variable(tf.random.stateless_normal([1, width, width], seed=[5, 6]) * 0.1)
     w_hq = tf.Variable(tf.random.stateless_normal([1, width, width], seed=[7, 8]) * 0.1)
     out = {}
-    for name, form in (("per_row", mcau._item_level_per_row), ("stacked", mcau._item_level_stacked)):
+    for name, form in (("per_row", item_level_per_row), ("stacked", mcau._item_level)):
         def forward(form=form):
             return tf.tanh(form(history, query, w_h, w_hq))
 
@@ -205,7 +219,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         _print("by op type:", top(by_type(times), args.traces, 10))
         _print("largest ops:", top(times, args.traces, args.top))
     elif args.what == "item_level":
-        print("MCAU item level, median ms a call (per row | stacked), L = 50, e = A = 32:")
+        print("MCAU item level, median ms a call (per row | stacked, as MCAU runs it), "
+              "L = 30, e = A = 32:")
         for rows in args.rows:
             m = item_level(rows)
             print(f"{rows:6d} rows  forward {m['per_row']['forward']:.3f} | "

@@ -87,7 +87,9 @@ def section(payload: dict) -> str:
             f"({ref['train_interactions']:,} training interactions); every model with its "
             f"defaults. A stage's seconds include its tracing and per-epoch validation; "
             f"\"x reference\" is seconds per epoch (stages), fit seconds (whole fits) or "
-            f"seconds per example (streamed) over the reference's: > 1 is slower.", "",
+            f"seconds per example (streamed) over the reference's: > 1 is slower. Seconds "
+            f"and examples/s depend on the machine: compare runs on different machines "
+            f"by that column.", "",
             "| what | epochs | seconds | s / epoch | examples/s | x reference |",
             "|---|---|---|---|---|---|"]
     for what, epochs, seconds, per_epoch, rate, ratio in rows(payload):

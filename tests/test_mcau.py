@@ -214,23 +214,29 @@ def test_times_matrix_is_matmul_over_the_last_axis():
     assert times_matrix(x[0], m).shape == (5, 2) and times_matrix(x[:0], m).shape == (0, 5, 2)
 
 
-def test_item_level_is_the_same_per_row_and_stacked():
-    """The two formulations of the item level (few rows: one plain matmul; many:
-    one matrix per row) give the same values, so a row's MCAU output does not
-    depend on how many rows share its batch."""
+def test_item_level_is_h_w_h_plus_h_times_q_w_hq():
+    """The item level, hand-written per head: h W_h + (h ⊙ q) W_hq at every
+    position; the batched-matmul alternative the op profile times gives the
+    same values; a row's MCAU output does not depend on which rows share its
+    batch."""
     from afetler_tf.layers import mcau as mcau_module
+    from experiments.op_profile import item_level_per_row
     h = tf.random.stateless_normal([5, 7, 6], seed=[1, 1])
     q = tf.random.stateless_normal([5, 6], seed=[2, 2])
     w_h = tf.random.stateless_normal([2, 6, 4], seed=[3, 3])
     w_hq = tf.random.stateless_normal([2, 6, 4], seed=[4, 4])
-    np.testing.assert_allclose(mcau_module._item_level_stacked(h, q, w_h, w_hq).numpy(),
-                               mcau_module._item_level_per_row(h, q, w_h, w_hq).numpy(), atol=1e-5)
+    expected = np.concatenate([np.einsum("ble,ea->bla", h, w_h[k]) +
+                               np.einsum("ble,ea->bla", h * q[:, None, :], w_hq[k]) for k in range(2)],
+                              axis=-1)  # heads side by side, (B, L, H * A)
+    level = mcau_module._item_level(h, q, w_h, w_hq).numpy()
+    np.testing.assert_allclose(level, expected, atol=1e-5)
+    np.testing.assert_allclose(item_level_per_row(h, q, w_h, w_hq).numpy(), expected, atol=1e-5)
     layer = MCAU(num_channels=3, attention_units=4, num_heads=2)
-    rows = mcau_module.FEW_ROWS + 8
+    rows = 40
     history = tf.random.stateless_normal([rows, 7, 6], seed=[5, 5])
     channels = tf.random.stateless_uniform([rows, 7], seed=[6, 6], maxval=3, dtype=tf.int32)
     mask = tf.ones([rows, 7], tf.bool)
     query = tf.random.stateless_normal([rows, 6], seed=[7, 7])
-    many = layer((history, channels, mask, query))[0].numpy()  # per row
-    few = layer((history[:2], channels[:2], mask[:2], query[:2]))[0].numpy()  # stacked
+    many = layer((history, channels, mask, query))[0].numpy()
+    few = layer((history[:2], channels[:2], mask[:2], query[:2]))[0].numpy()
     np.testing.assert_allclose(few, many[:2], atol=1e-5)

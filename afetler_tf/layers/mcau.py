@@ -58,27 +58,16 @@ def times_matrix(x: tf.Tensor, matrix: tf.Tensor) -> tf.Tensor:
     return tf.reshape(out, tf.concat([tf.shape(x)[:-1], tf.shape(matrix)[-1:]], axis=0))
 
 
-# Below this many rows (a served request, a small batch) the item level runs
-# as one plain matmul (_item_level_stacked), from it on as one matrix per row
-# (_item_level_per_row): the same values; each is the faster where it is used
-# (with few rows the batched matmul's overhead dominates; measured in
-# docs/decisions.md, 2026-11-29, "MCAU without broadcasting batch matmuls").
-FEW_ROWS = 32
+def _item_level(history, query, w_h, w_hq):
+    """h W_h + (h ⊙ q) W_hq at every position and head, as [h, h ⊙ q] [W_h; W_hq]:
+    one plain matmul over every position, (B, L, H * A).
 
-
-def _item_level_per_row(history, query, w_h, w_hq):
-    """h W_h + (h ⊙ q) W_hq as h (W_h + diag(q) W_hq): one (e, H * A) matrix per
-    row, so each position costs e x H x A multiply-adds (a batched matmul)."""
-    batch, e = tf.shape(history)[0], tf.shape(history)[-1]
-    heads, units = tf.shape(w_h)[0], tf.shape(w_h)[-1]
-    per_row = w_h[tf.newaxis] + query[:, tf.newaxis, :, tf.newaxis] * w_hq[tf.newaxis]  # (B, H, e, A)
-    per_row = tf.reshape(tf.transpose(per_row, [0, 2, 1, 3]), [batch, e, heads * units])
-    return tf.matmul(history, per_row)  # (B, L, H * A)
-
-
-def _item_level_stacked(history, query, w_h, w_hq):
-    """h W_h + (h ⊙ q) W_hq as [h, h ⊙ q] [W_h; W_hq]: one plain matmul over
-    every position (2e x H x A multiply-adds each, but no batched matmul)."""
+    Not one matrix per row, h (W_h + diag(q) W_hq), which costs half the
+    multiply-adds but runs as a batched matmul, whose cost depends on the CPU:
+    on one 2-CPU machine it was slightly the faster in training, on another
+    its backward pass was most of a training step's extra time
+    (docs/decisions.md, 2026-11-30, "MCAU's item level as one plain matmul";
+    ``python -m experiments op_profile item_level`` times both)."""
     e = tf.shape(history)[-1]
     heads, units = tf.shape(w_h)[0], tf.shape(w_h)[-1]
     kernel = tf.reshape(tf.transpose(tf.concat([w_h, w_hq], axis=1), [1, 0, 2]),
@@ -213,10 +202,7 @@ class MCAU(tf.keras.layers.Layer):
         heads, units = self._num_heads, self._attention_units
         w_h, w_q, w_hq = tf.split(self.item_kernel, [e, e, e], axis=1)  # (H, e, A) each
         per_query = tf.reshape(tf.einsum("bf,hfa->bha", query, w_q), [batch, 1, heads * units])
-        hidden = tf.tanh(tf.cond(batch < FEW_ROWS,  # (B, L, H * A)
-                                 lambda: _item_level_stacked(history, query, w_h, w_hq),
-                                 lambda: _item_level_per_row(history, query, w_h, w_hq))
-                         + per_query)
+        hidden = tf.tanh(_item_level(history, query, w_h, w_hq) + per_query)  # (B, L, H * A)
         # w of every head as one block-diagonal (H * A, H) matrix: scores by a matmul.
         item_vector = tf.reshape(self.item_vector[:, :, tf.newaxis] * tf.eye(heads)[:, tf.newaxis, :],
                                  [heads * units, heads])
