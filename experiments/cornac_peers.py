@@ -112,14 +112,16 @@ class CornacPeer(Recommender):
         raise NotImplementedError
 
     def fit(self, data: Dataset, split: Split, verbose: int = 1) -> dict:
-        from afetler_tf.training import validation_ndcg
+        from afetler_tf.training import ValidationNdcg
+        # The split's part once, for every trial (None: no validation set to score).
+        validation_ndcg = ValidationNdcg(data, split) if not split.validation.empty else None
         train = self._train_set(split.train)
         trials = []
         for params in self.candidates:
             t0 = time.time()
             self._fit(train, params)
             fit_seconds = time.time() - t0
-            ndcg = validation_ndcg(self, data, split) if not split.validation.empty else 0.0
+            ndcg = validation_ndcg(self) if validation_ndcg is not None else 0.0
             trials.append({"params": params, "val_ndcg": ndcg, "fit_seconds": fit_seconds,
                            "seconds": time.time() - t0})
             if verbose:

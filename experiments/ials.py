@@ -74,7 +74,9 @@ class IALS(Recommender):
         self._item_factors = np.zeros((0, 0), np.float32)
 
     def fit(self, data: Dataset, split: Split, verbose: int = 1) -> dict:
-        from afetler_tf.training import validation_ndcg
+        from afetler_tf.training import ValidationNdcg
+        # The split's part once, for every trial (None: no validation set to score).
+        validation_ndcg = ValidationNdcg(data, split) if not split.validation.empty else None
         self._users = pd.Index(sorted(split.train["user_id"].astype(str).unique()))
         self._items = pd.Index(sorted(split.train["item_id"].astype(str).unique()))
         matrix = self._matrix(split.train)
@@ -83,7 +85,7 @@ class IALS(Recommender):
         def trial(params):
             t0 = time.time()
             self._fit(matrix, params)
-            ndcg = validation_ndcg(self, data, split) if not split.validation.empty else 0.0
+            ndcg = validation_ndcg(self) if validation_ndcg is not None else 0.0
             trials.append(dict(params, val_ndcg=ndcg, seconds=time.time() - t0))
             if verbose:
                 print(f"ials {params}: validation NDCG@10 {ndcg:.4f}", flush=True)

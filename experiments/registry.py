@@ -55,6 +55,9 @@ SUITES = {s.name: s for s in (
           "scale.json, scale.md, scale.png"),
     Suite("profile", "profile_epoch", "where an AFETLER epoch's time goes, vs a plain TFRS two-tower",
           "the --json FILE given (nothing in benchmarks/)"),
+    Suite("fit_profile", "fit_profile", "where a whole default fit's time goes, stage by stage: "
+          "epochs, validation, checkpoints, tracing, set-up", "the --json FILE given (nothing in "
+          "benchmarks/)"),
     Suite("speed", "speed", "training speed vs a plain TFRS two-tower in the same run: two-tower, "
           "AFETLER's stages and whole fit, the streamed path at 1M", "speed.json, speed.md"),
     Suite("op_profile", "op_profile", "op by op: a served request or an AFETLER training step",

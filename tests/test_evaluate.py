@@ -174,3 +174,30 @@ def test_implicit_data_skips_protocol_r_and_rejects_liked():
     assert set(out) == {"T"} and out["T"]["counts"]["users"] == 3
     with pytest.raises(ValueError, match="relevant='liked' needs ratings"):
         evaluate(Oracle(), _data(), split, protocols=("T",), relevant="liked")
+
+
+def test_the_validation_check_computes_the_split_once_and_scores_the_model_each_time():
+    """ValidationNdcg (early stopping, the fitted shares) gives evaluate's
+    figure on the validation view, for the model as it is at each call."""
+    from afetler_tf.training import ValidationNdcg, validation_ndcg, validation_split
+
+    class OnValidation(Oracle):
+        """Scores the validation pairs by their rating while ``on``, everything else 0."""
+
+        on = True
+
+        def score(self, user_ids, item_ids):
+            known = dict(zip(zip(VALIDATION.user_id, VALIDATION.item_id), VALIDATION.rating))
+            return np.array([known.get((u, i), 0.0) if self.on else 0.0
+                             for u, i in zip(user_ids, item_ids)])
+
+    model, data, split = OnValidation(), _data(), _split()
+    check = ValidationNdcg(data, split, k=1)
+    # Each user's best candidate (outside its training items) is its validation item:
+    # u1 i3 (4 against 0), u2 i2 (1 against 0), u3 i5 (2 against 0).
+    assert check(model) == 1.0
+    model.on = False  # every score 0: the lists come from tie-breaking
+    by_ties = evaluate(model, data, validation_split(split), protocols=("T",), k=1)["T"]["ndcg@1"]
+    assert by_ties < 1.0 and check(model) == by_ties == validation_ndcg(model, data, split, k=1)
+    with pytest.raises(ValueError, match="no validation interactions"):
+        ValidationNdcg(data, Split("random", 42, TRAIN, VALIDATION.iloc[:0], TEST))

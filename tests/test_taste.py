@@ -1,5 +1,7 @@
 """The users' taste for content on trained items (models.taste), fitted after training."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -84,6 +86,28 @@ def test_too_few_validation_ratings_leave_the_taste_unused(trained, tiny_split):
         assert fit_user_taste(model, tiny_split, min_interactions=10 ** 6)["taste_scale"] == 0.0
     assert float(scale.numpy()) == 0.0
     scale.assign(before)  # the module's other tests share the model
+
+
+def test_the_fits_shared_training_examples_give_the_taste_it_builds_alone(trained, tiny_split):
+    """The fit passes its training examples (built once for every stage); the
+    taste fitted on them, rows of unrated pairs left out, is the one fitted on
+    examples built here."""
+    from afetler_tf.models.taste import fit_user_taste
+    model, _ = trained
+    taste = model.network.ranking_head.taste
+    before = (taste.user_taste.numpy().copy(), float(taste.taste_scale.numpy()))
+    split = dataclasses.replace(tiny_split, train=tiny_split.train.assign(
+        rating=tiny_split.train.rating.where(tiny_split.train.index % 5 != 0)))  # some unrated
+    try:
+        alone = fit_user_taste(model, split)
+        weights = taste.user_taste.numpy().copy()
+        shared = fit_user_taste(model, split, train_examples=model.examples(
+            split.train, model.sampling_probabilities))
+        np.testing.assert_allclose(taste.user_taste.numpy(), weights, atol=1e-6)
+        assert shared == pytest.approx(alone)
+    finally:
+        taste.user_taste.assign(before[0])
+        taste.taste_scale.assign(before[1])
 
 
 def test_the_taste_can_be_switched_off(tiny_data, tiny_split):

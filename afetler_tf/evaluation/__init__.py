@@ -2,6 +2,6 @@
 their metrics, and the run report (results table and plots). docs/evaluation.md
 describes the protocols."""
 
-from afetler_tf.evaluation.protocols import PROTOCOLS, RELEVANT, evaluate
+from afetler_tf.evaluation.protocols import PROTOCOLS, RELEVANT, TopNTask, evaluate, run_topn, topn_task
 
-__all__ = ["PROTOCOLS", "RELEVANT", "evaluate"]
+__all__ = ["PROTOCOLS", "RELEVANT", "TopNTask", "evaluate", "run_topn", "topn_task"]

@@ -13,6 +13,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from typing import Optional, Sequence
 
@@ -68,7 +69,8 @@ def evaluate(model: Recommender, data: Dataset, split: Split, protocols: Sequenc
         results["R"] = metrics.protocol_r(split.test.user_id[rated], split.test.item_id[rated],
                                           split.test.rating[rated], scores[rated], calibration, k, rating_range)
     if "T" in protocols:
-        results["T"] = _protocol_topn(model, data, split, None, relevant, k, like_threshold, batch_users)
+        results["T"] = run_topn(model, topn_task(data, split, None, relevant, like_threshold), k,
+                                batch_users)
     if "C" in protocols:
         results["C"] = _protocol_cold(model, data, split, scores, calibration, relevant, k,
                                       like_threshold, batch_users, rating_range)
@@ -126,9 +128,39 @@ def _training_part(split: Split) -> pd.DataFrame:
     return pd.concat([split.train, split.validation], ignore_index=True)
 
 
-def _protocol_topn(model, data, split, candidates: Optional[np.ndarray], relevant, k,
-                   like_threshold, batch_users) -> dict:
-    """Protocol T (``candidates`` None) or the top-N part of C (cold item ids)."""
+@dataclasses.dataclass(frozen=True)
+class TopNTask:
+    """What a top-N protocol needs from the data and the split, apart from the
+    model: computed once by :func:`topn_task`, scored by :func:`run_topn` as
+    often as needed (a validation check after every epoch or grid point).
+
+    Attributes:
+        item_ids: The candidate item ids (str), in catalogue order.
+        users: The users with >= 1 relevant item (sorted str ids).
+        relevant: Per user, the columns of its relevant items.
+        exclude_rows, exclude_cols: (user row, item column) of the training
+            part's interactions among ``users`` x ``item_ids``, by row.
+        popularity: Each candidate's training-part popularity percentile.
+        categories: Each candidate's category (None: the data has none).
+    """
+
+    item_ids: np.ndarray
+    users: np.ndarray
+    relevant: list
+    exclude_rows: np.ndarray
+    exclude_cols: np.ndarray
+    popularity: np.ndarray
+    categories: Optional[np.ndarray]
+
+
+def topn_task(data: Dataset, split: Split, candidates: Optional[np.ndarray] = None,
+              relevant: str = "all", like_threshold: float = 4.0) -> TopNTask:
+    """Protocol T's task on ``split.test`` (``candidates`` None: the whole
+    catalogue) or the top-N part of C's (``candidates``: the cold item ids).
+
+    Raises:
+        ValueError: ``relevant="liked"`` on test interactions without ratings.
+    """
     catalogue = pd.Index(_ids(data.items.item_id))
     columns = np.arange(len(catalogue)) if candidates is None else catalogue.get_indexer(candidates)
     item_ids = catalogue[columns].to_numpy(object)
@@ -137,18 +169,26 @@ def _protocol_topn(model, data, split, candidates: Optional[np.ndarray], relevan
         raise ValueError("relevant='liked' needs ratings on every test interaction; use relevant='all'.")
     users, rel = _relevant_sets(test, pd.Index(item_ids), relevant, like_threshold)
     exclude_rows, exclude_cols = _pairs(_training_part(split), pd.Index(users), pd.Index(item_ids))
+    popularity = metrics.popularity_percentiles(_popularity(split, catalogue))[columns]
+    categories = data.items.category.astype(str).to_numpy()[columns] if "category" in data.items else None
+    return TopNTask(item_ids, users, rel, exclude_rows, exclude_cols, popularity, categories)
+
+
+def run_topn(model, task: TopNTask, k: int = 10, batch_users: int = 256) -> dict:
+    """The top-N report (:func:`metrics.topn_report`) of ``model`` on ``task``:
+    each user's k best candidates outside its training part."""
+    users, item_ids = task.users, task.item_ids
     tops = [np.zeros((0, k), np.int64)]
     scorer = _catalogue_scorer(model, item_ids) if len(users) else None
     for start in range(0, len(users), batch_users):
         batch = users[start:start + batch_users]
         scores = _score_all(model, scorer, batch, item_ids)
-        lo, hi = np.searchsorted(exclude_rows, [start, start + len(batch)])
+        lo, hi = np.searchsorted(task.exclude_rows, [start, start + len(batch)])
         mask = np.zeros(scores.shape, bool)  # (batch, items)
-        mask[exclude_rows[lo:hi] - start, exclude_cols[lo:hi]] = True
+        mask[task.exclude_rows[lo:hi] - start, task.exclude_cols[lo:hi]] = True
         tops.append(metrics.top_k(scores, k, mask))
-    popularity = metrics.popularity_percentiles(_popularity(split, catalogue))[columns]
-    categories = data.items.category.astype(str).to_numpy()[columns] if "category" in data.items else None
-    return metrics.topn_report(np.concatenate(tops), rel, len(item_ids), popularity, categories, k)
+    return metrics.topn_report(np.concatenate(tops), task.relevant, len(item_ids), task.popularity,
+                               task.categories, k)
 
 
 def _relevant_sets(test: pd.DataFrame, items: pd.Index, relevant: str,
@@ -198,7 +238,8 @@ def _protocol_cold(model, data, split, scores, calibration, relevant, k, like_th
     """Protocol C: top-N among the cold items, plus rating errors on their test interactions."""
     cold_set = set(map(str, split.cold_items))
     cold = [item for item in _ids(data.items.item_id) if item in cold_set]  # catalogue order
-    result = _protocol_topn(model, data, split, np.array(cold, object), relevant, k, like_threshold, batch_users)
+    result = run_topn(model, topn_task(data, split, np.array(cold, object), relevant, like_threshold),
+                      k, batch_users)
     is_cold = split.test.item_id.astype(str).isin(cold).to_numpy()
     rated = is_cold & split.test.rating.notna().to_numpy()
     counts = result.pop("counts")

@@ -159,7 +159,7 @@ class Afetler(Recommender):
             FROZEN_CANDIDATE: training.batched(self.compiled(net.candidate_tower), examples)})
 
     def _fit_taste(self, context: FitContext) -> dict:
-        taste = fit_user_taste(self, context.split)
+        taste = fit_user_taste(self, context.split, train_examples=context.train)
         if context.verbose and "val_rmse" in taste:
             print(f"user taste: share {taste['taste_scale']:.2f}, validation rating RMSE "
                   f"{taste['val_rmse_without']:.4f} -> {taste['val_rmse']:.4f}", flush=True)

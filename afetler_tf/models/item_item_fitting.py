@@ -122,10 +122,11 @@ def fit_item_item(model, data: Dataset, split: Split, verbose: int = 1) -> dict:
     channel.set_prior(popularity_prior(split.train, items) if config.afetler.popularity_prior
                       else np.zeros(len(items)), share=0.0)
     search = _ShareSearch(model, p_v.shape[1])
+    validation_ndcg = training.ValidationNdcg(data, split)  # the split's part once, for every check
     scores = {}
     for share in SHARES:
         search.share = share
-        scores[share] = training.validation_ndcg(search, data, split)
+        scores[share] = validation_ndcg(search)
     best = max(SHARES, key=lambda s: (round(scores[s], 6), -s))
     channel.set_share(best)
     if verbose:
@@ -138,7 +139,7 @@ def fit_item_item(model, data: Dataset, split: Split, verbose: int = 1) -> dict:
         priors = {0.0: scores[best]}
         for beta in PRIOR_SHARES[1:]:
             search.prior_share = beta
-            priors[beta] = training.validation_ndcg(search, data, split)
+            priors[beta] = validation_ndcg(search)
         beta = max(PRIOR_SHARES, key=lambda b: (round(priors[b], 6), -b))
         channel.set_prior(share=beta)
         if verbose:

@@ -22,6 +22,7 @@ effects, because their interaction term is mostly shrunk away.
 from __future__ import annotations
 
 import warnings
+from typing import Optional
 
 import numpy as np
 import pandas as pd
@@ -54,12 +55,15 @@ def user_content_ridge(model, frame: pd.DataFrame, residual, ridge: float) -> np
     return taste
 
 
-def fit_user_taste(model, split, ridge: float = 10.0, min_interactions: int = 50) -> dict:
+def fit_user_taste(model, split, ridge: float = 10.0, min_interactions: int = 50,
+                   train_examples: Optional[dict] = None) -> dict:
     """Fits the ranking head's :class:`~afetler_tf.layers.taste.UserTaste`:
     ``user_taste`` (on ``split.train``'s rated pairs with trained items) and
     ``taste_scale`` (on ``split.validation``'s rated pairs with trained
     items). Fewer than ``min_interactions`` such
     validation ratings leave kappa_w at 0 (with a warning).
+    ``train_examples``: ``model.examples`` of ``split.train`` (its rows, in
+    order), where the caller has them (the fit's stages share them).
 
     Returns:
         ``taste_scale``, ``taste_interactions`` (validation ratings used),
@@ -72,16 +76,22 @@ def fit_user_taste(model, split, ridge: float = 10.0, min_interactions: int = 50
     scale = head.taste.taste_scale
     scale.assign(0.0)
 
-    def rated_warm(frame):
-        frame = frame[frame["rating"].notna().to_numpy()]
+    def rated_warm(frame) -> np.ndarray:
+        rated = frame["rating"].notna().to_numpy()
         items = head.item_lookup(frame["item_id"].astype(str).to_numpy(object))
-        return frame[~head.cold_items.routed_items(items).numpy()]
+        return rated & ~head.cold_items.routed_items(items).numpy()
 
-    def rate(frame):
-        return model.rate_pairs(model.examples(frame, model.sampling_probabilities),
-                                net.candidate_tower)
-    train, validation = rated_warm(split.train), rated_warm(split.validation)
-    residual = train["rating"].to_numpy(np.float64) - rate(train)
+    def rate(examples):
+        return model.rate_pairs(examples, net.candidate_tower)
+
+    def examples_of(frame):
+        return model.examples(frame, model.sampling_probabilities)
+    keep = rated_warm(split.train)
+    train = split.train[keep]
+    train_examples = (examples_of(train) if train_examples is None
+                      else {key: value[keep] for key, value in train_examples.items()})
+    validation = split.validation[rated_warm(split.validation)]
+    residual = train["rating"].to_numpy(np.float64) - rate(train_examples)
     head.taste.user_taste.assign(user_content_ridge(model, train, residual, ridge).astype(np.float32))
     truth = validation["rating"].to_numpy(np.float64)
     out = {"taste_interactions": int(len(truth))}
@@ -90,9 +100,10 @@ def fit_user_taste(model, split, ridge: float = 10.0, min_interactions: int = 50
                       f"(< {min_interactions}): the users' taste for content is not used "
                       f"(taste_scale = 0).")
         return dict(out, taste_scale=0.0)
-    base = rate(validation)
+    validation_examples = examples_of(validation)
+    base = rate(validation_examples)
     scale.assign(1.0)
-    term = rate(validation) - base
+    term = rate(validation_examples) - base
     kappa = bounded_share(truth - base, term, default=0.0)
     scale.assign(kappa)
 

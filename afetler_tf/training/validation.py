@@ -5,7 +5,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from afetler_tf.data.schema import Split
-from afetler_tf.evaluation import evaluate
+from afetler_tf.evaluation import run_topn, topn_task
 
 
 def validation_split(split):
@@ -20,10 +20,32 @@ def validation_split(split):
     return Split(kind, split.seed, split.train, split.validation.iloc[:0], split.validation)
 
 
+class ValidationNdcg:
+    """NDCG@k of protocol T on the validation set of ``split`` (never the test
+    set), as :func:`afetler_tf.evaluation.evaluate` scores it: the split's
+    part (relevant items, each user's excluded training items, the
+    catalogue) is computed once, so a check repeated after every epoch or
+    grid point only scores the model.
+
+    Raises:
+        ValueError: ``split`` has no validation interactions.
+    """
+
+    def __init__(self, data, split, k: int = 10):
+        view = validation_split(split)
+        if view.test.empty:
+            raise ValueError(f"Split {split.kind!r} has no validation interactions: nothing to rank "
+                             "them on.")
+        self._task, self._k = topn_task(data, view), k
+
+    def __call__(self, recommender) -> float:
+        return float(run_topn(recommender, self._task, self._k)[f"ndcg@{self._k}"])
+
+
 def validation_ndcg(recommender, data, split, k: int = 10) -> float:
-    """NDCG@k of protocol T on the validation set of ``split`` (never the test set)."""
-    return float(evaluate(recommender, data, validation_split(split), protocols=("T",), k=k)
-                 ["T"][f"ndcg@{k}"])
+    """NDCG@k of protocol T on the validation set of ``split`` (never the test
+    set); one check (:class:`ValidationNdcg` for repeated ones)."""
+    return ValidationNdcg(data, split, k)(recommender)
 
 
 class ValidationRanking(tf.keras.callbacks.Callback):
@@ -37,9 +59,9 @@ class ValidationRanking(tf.keras.callbacks.Callback):
 
     def __init__(self, recommender, data, split, k: int = 10):
         super().__init__()
-        self._recommender, self._data, self._split, self._k = recommender, data, split, k
+        self._recommender, self._ndcg, self._k = recommender, ValidationNdcg(data, split, k), k
 
     def on_epoch_end(self, epoch, logs=None):
-        ndcg = validation_ndcg(self._recommender, self._data, self._split, self._k)
+        ndcg = self._ndcg(self._recommender)
         if logs is not None:
             logs[f"val_ndcg@{self._k}"] = ndcg
