@@ -199,5 +199,5 @@ def test_the_validation_check_computes_the_split_once_and_scores_the_model_each_
     model.on = False  # every score 0: the lists come from tie-breaking
     by_ties = evaluate(model, data, validation_split(split), protocols=("T",), k=1)["T"]["ndcg@1"]
     assert by_ties < 1.0 and check(model) == by_ties == validation_ndcg(model, data, split, k=1)
-    with pytest.raises(ValueError, match="no validation interactions"):
+    with pytest.raises(ValueError, match="no validation interactions.*data.validation_fraction > 0"):
         ValidationNdcg(data, Split("random", 42, TRAIN, VALIDATION.iloc[:0], TEST))

@@ -34,8 +34,9 @@ class ValidationNdcg:
     def __init__(self, data, split, k: int = 10):
         view = validation_split(split)
         if view.test.empty:
-            raise ValueError(f"Split {split.kind!r} has no validation interactions: nothing to rank "
-                             "them on.")
+            raise ValueError(f"Split {split.kind!r} has no validation interactions, which early "
+                             "stopping and the fitted shares are chosen on: set "
+                             "data.validation_fraction > 0 (e.g. --set data.validation_fraction=0.1).")
         self._task, self._k = topn_task(data, view), k
 
     def __call__(self, recommender) -> float:
