@@ -204,6 +204,15 @@ class AfetlerConfig:
         mimic_weight: lambda_u = lambda_v of the adaptive-mimic losses.
         mcau: Use MCAU over the user's history in the query tower.
         target_attention: Use the target-aware MCAU output in the ranking head.
+        target_attention_stage: Where the target-aware MCAU (and the
+            attention alignment loss) train: ``"joint"``, both training
+            stages, or ``"ranking"``, the ranking stage only (the towers
+            frozen; in the joint stage's rating term the head reads a zero
+            attention output): joint epochs about a third shorter, the same
+            retrieval, a worse rating RMSE where the attention matters
+            (docs/decisions.md, 2026-11-30, "The target-aware attention
+            trains in both stages"). Only training differs: a fitted model
+            rates with it either way.
         channels: History channels: "rating" (liked >= 4 / neutral 3 /
             disliked <= 2) or "category" (primary category of the item).
         num_heads: MCAU attention heads.
@@ -247,6 +256,7 @@ class AfetlerConfig:
     mimic_weight: float = 0.5
     mcau: bool = True
     target_attention: bool = True
+    target_attention_stage: str = "joint"
     channels: str = "rating"
     num_heads: int = 1
     attention_units: int = 32
@@ -275,6 +285,9 @@ class AfetlerConfig:
             raise ValueError(f"afetler.fusion_mode must be 'gate' or 'concat', got {self.fusion_mode!r}")
         if self.channels not in ("rating", "category"):
             raise ValueError(f"afetler.channels must be 'rating' or 'category', got {self.channels!r}")
+        if self.target_attention_stage not in ("ranking", "joint"):
+            raise ValueError(f"afetler.target_attention_stage must be 'ranking' or 'joint', "
+                             f"got {self.target_attention_stage!r}")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -131,7 +131,8 @@ def _check_model(result: RunResult):
 def _kinds(model) -> tuple[list, dict]:
     if model.network.ranking_head is None:
         return ["query", "candidate", "index"], {"ranker": "the model has no ranking head "
-                                                            "(afetler.ranking_head is off)"}
+                                                            "(afetler.ranking_head is off, or the "
+                                                            "data has no ratings)"}
     return list(KINDS), {}
 
 

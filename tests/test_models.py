@@ -77,6 +77,7 @@ def test_save_and_load_give_the_same_scores(trained, tiny_data, tiny_split, tmp_
 
 @pytest.mark.parametrize("switch", [
     {"fusion": False}, {"mcau": False}, {"ranking_head": False}, {"target_attention": False},
+    {"target_attention_stage": "joint"},
     {"fusion_mode": "concat", "channels": "category", "num_heads": 2},
     {"negatives": "batch", "negative_bank": 128}, {"negatives": "batch", "temperature": None},
     {"fusion": False, "mcau": False, "ranking_head": False, "category_alignment_weight": 0.0}])
@@ -86,6 +87,58 @@ def test_every_component_can_be_switched(tiny_data, tiny_split, switch):
     model.fit(tiny_data, tiny_split, verbose=0)
     assert model.predicts_ratings == config.afetler.ranking_head
     assert np.isfinite(model.score(["u0", "nobody"], ["i1", "i2"])).all()
+
+
+@pytest.mark.parametrize("stage", ["ranking", "joint"])
+def test_target_attention_trains_in_the_stages_its_setting_names(tiny_data, tiny_split, stage):
+    """afetler.target_attention_stage="ranking": a joint training step leaves
+    the target-aware MCAU as it is (the head reads a zero output) while the
+    query tower's MCAU moves; a ranking-stage step moves it. "joint": the
+    joint step moves it too."""
+    from afetler_tf import training
+
+    config = tiny_config("afetler", target_attention_stage=stage).replace(train={"epochs": 1})
+    model = build_model(config)
+    model.fit(tiny_data, tiny_split, verbose=0, skip_stages=("item_item", "ranking", "gan", "taste"))
+    net = model.network
+    batch = next(iter(training.make_dataset(model.examples(tiny_split.train, model.sampling_probabilities),
+                                            None, 64)))
+
+    def weights(layer):
+        return [w.numpy().copy() for w in layer.mcau.trainable_weights]
+
+    def moved(before, layer):
+        return any(not np.allclose(a, b) for a, b in zip(before, weights(layer)))
+    target, query = weights(net.target_attention), weights(net.query_tower.history)
+    net.train_step(batch)
+    assert moved(query, net.query_tower.history)
+    assert moved(target, net.target_attention) == (stage == "joint")
+    net.stage = "ranking"
+    net.compile(optimizer=tf.keras.optimizers.Adam(0.01))  # each stage compiles its own, as fit_model does
+    target = weights(net.target_attention)
+    net.train_step(batch)
+    assert moved(target, net.target_attention)
+
+
+def test_implicit_data_gets_no_ranking_head(tiny_data, tiny_split):
+    """Without ratings there is nothing to train a ranker on: no ranking head
+    (nor target attention) is built, scores are the retrieval scores and are
+    not called ratings."""
+    import dataclasses
+
+    data = dataclasses.replace(tiny_data, interactions=tiny_data.interactions.assign(rating=np.nan),
+                               rating_range=None)
+    split = dataclasses.replace(tiny_split, **{part: getattr(tiny_split, part).assign(rating=np.nan)
+                                               for part in ("train", "validation", "test")})
+    model = build_model(tiny_config("afetler").replace(train={"epochs": 1}))
+    history = model.fit(data, split, verbose=0)
+    assert model.network.ranking_head is None and model.network.target_attention is None
+    assert not model.predicts_ratings and history["rating_loss"] == [0.0]  # no rating term
+    users, items = ["u0", "u1"], ["i1", "i2"]
+    np.testing.assert_allclose(model.score(users, items),
+                               np.diag(model.score_all(users, items)), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="no ratings"):
+        model.explain("u0", ["i1"])
 
 
 def test_catalogue_softmax_is_the_full_softmax_over_training_items(tiny_data, tiny_split):

@@ -106,6 +106,18 @@ class HistoryAttention(tf.keras.layers.Layer):
             num_channels + 1, item_features.id_embedding.output_dim, embeddings_initializer="zeros")
         self._num_channels = num_channels
 
+    def train_own_weights(self, trainable: bool) -> None:
+        """Makes its own weights (the MCAU's and the channel embedding)
+        trainable or not; the item features it shares with the candidate
+        tower keep their setting."""
+        self.mcau.trainable = trainable
+        self.channel_embedding.trainable = trainable
+
+    @property
+    def width(self) -> int:
+        """e, the width of h and of the attention output o."""
+        return self.item_features.id_embedding.output_dim
+
     def encode(self, item_ids, categories=None):
         """(..., ) str ids -> (h (..., e), multi-hot categories (..., K), index (...,)).
 

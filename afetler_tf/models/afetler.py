@@ -132,9 +132,16 @@ class Afetler(Recommender):
 
     def _fit_joint(self, context: FitContext) -> dict:
         ranking_check = training.ValidationRanking(self, context.data, context.split)
-        return training.fit_model(self.network, context.train, context.validation, self.config.train,
-                                  context.verbose, context.stage_dir("joint"), monitor="val_ndcg@10",
-                                  prefix="joint ", callbacks=[ranking_check], validation_loss=False)
+        attention = self.network.target_attention
+        if attention is not None:  # its own weights train in the stage that runs it
+            attention.train_own_weights(self.network.joint_target_attention)
+        try:
+            return training.fit_model(self.network, context.train, context.validation, self.config.train,
+                                      context.verbose, context.stage_dir("joint"), monitor="val_ndcg@10",
+                                      prefix="joint ", callbacks=[ranking_check], validation_loss=False)
+        finally:
+            if attention is not None:
+                attention.train_own_weights(True)
 
     def _fit_ranking(self, context: FitContext) -> dict:
         self._freeze_towers(True)
@@ -245,7 +252,10 @@ class Afetler(Recommender):
         self._temporal = split.kind == "temporal"
         self._counts = split.train["item_id"].astype(str).value_counts().to_dict()
         mean = float(split.train["rating"].mean()) if data.has_ratings else 1.0
-        self.network = build_network(self.space, self.config, mean, item_id=self.item_id)
+        self.network = build_network(self.space, self.config, mean, item_id=self.item_id,
+                                     rated=data.has_ratings)
+        # Implicit data: no ranking head (nothing to learn it from), so no ratings either.
+        self.predicts_ratings = self.network.ranking_head is not None
         self._query_encoder = None
         self.attach_gan(None)
 
@@ -412,7 +422,8 @@ class Afetler(Recommender):
         """
         if self.network.target_attention is None:
             raise ValueError("This model has no target-aware attention to explain "
-                             "(afetler.ranking_head or afetler.target_attention is off).")
+                             "(afetler.ranking_head or afetler.target_attention is off, or the "
+                             "data has no ratings).")
         feats = self.examples(self.pair_frame([user_id] * len(item_ids), item_ids),
                               self._probabilities)
         net = self.network

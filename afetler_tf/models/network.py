@@ -43,7 +43,7 @@ __all__ = ["AfetlerNetwork", "FROZEN_CANDIDATE", "FROZEN_QUERY", "build_network"
 
 
 def build_network(space: FeatureSpace, config: Config, global_mean: float,
-                  item_id: bool = True) -> "AfetlerNetwork":
+                  item_id: bool = True, rated: bool = True) -> "AfetlerNetwork":
     """The network ``config`` describes: every part ``config.afetler`` switches
     on (the base two-tower model has them all off), over the features of ``space``.
 
@@ -52,6 +52,8 @@ def build_network(space: FeatureSpace, config: Config, global_mean: float,
         config: ``tower`` sizes and ``afetler`` parts.
         global_mean: The training ratings' mean (the ranking head's offset).
         item_id: Whether the candidate tower reads the item id (content-only towers: False).
+        rated: Whether the training data has ratings; without them there is
+            no ranking head (nor its target attention): nothing to learn it from.
     """
     cfg, acfg = config.tower, config.afetler
     item_features = ItemFeatures(space.item_ids, space.categories, space.title_vocab,
@@ -64,10 +66,11 @@ def build_network(space: FeatureSpace, config: Config, global_mean: float,
                         fusion=_fusion(space.user_ids, cfg, acfg), id_key="user_id", name="query_tower")
     candidate_tower = Tower(item_features, cfg.tower_units, fusion=_fusion(space.item_ids, cfg, acfg),
                             id_key="item_id", name="candidate_tower")
+    with_head = acfg.ranking_head and rated
     target_attention = (_history(space, item_features, config)
-                        if acfg.ranking_head and acfg.target_attention else None)
+                        if with_head and acfg.target_attention else None)
     ranking_head = None
-    if acfg.ranking_head:  # with the fitted extras: the cold-item path (after the GAN) and users' taste
+    if with_head:  # with the fitted extras: the cold-item path (after the GAN) and users' taste
         content = ContentRegression(item_features, len(space.item_ids), name="content_bias")
         ranking_head = RankingHead(space.user_ids, space.item_ids, cfg.ranking_units, global_mean,
                                    cold_items=ColdItemPath(content, len(space.user_ids), name="cold_items"),
@@ -97,7 +100,8 @@ def build_network(space: FeatureSpace, config: Config, global_mean: float,
     return AfetlerNetwork(query_tower, candidate_tower, retrieval, ranking_head=ranking_head,
                           target_attention=target_attention, item_item=item_item, auxiliary=auxiliary,
                           rating_weight=cfg.rating_weight, attention_weight=acfg.attention_weight,
-                          attention_tau=acfg.attention_tau)
+                          attention_tau=acfg.attention_tau,
+                          joint_target_attention=acfg.target_attention_stage == "joint")
 
 
 def _history(space, item_features, config):
@@ -134,13 +138,20 @@ class AfetlerNetwork(tfrs.models.Model):
         auxiliary: Auxiliary losses of the joint stage, each with a ``name`` in LOSS_NAMES.
         rating_weight: w_r of the rating loss.
         attention_weight, attention_tau: The attention-alignment term's weight and temperature.
+        joint_target_attention: Whether ``target_attention`` (and the
+            attention-alignment term) also train in the joint stage; if not
+            (``afetler.target_attention_stage="ranking"``), the joint stage's
+            training steps give the ranking head a zero attention output and
+            skip that MCAU, which then trains in the ranking stage (its own
+            weights are frozen during the joint stage by ``Afetler``).
     """
 
     def __init__(self, query_tower: Tower, candidate_tower: Tower, retrieval,
                  ranking_head: Optional[RankingHead] = None,
                  target_attention: Optional[HistoryAttention] = None,
                  item_item: Optional[ItemItemChannel] = None, auxiliary: Sequence = (),
-                 rating_weight: float = 1.0, attention_weight: float = 0.0, attention_tau: float = 1.0):
+                 rating_weight: float = 1.0, attention_weight: float = 0.0, attention_tau: float = 1.0,
+                 joint_target_attention: bool = True):
         super().__init__()
         self.query_tower, self.candidate_tower = query_tower, candidate_tower
         self.target_attention = target_attention
@@ -152,22 +163,27 @@ class AfetlerNetwork(tfrs.models.Model):
         self.auxiliary = tuple(auxiliary)
         self.rating_weight = rating_weight
         self.attention_weight, self.attention_tau = attention_weight, attention_tau
+        self.joint_target_attention = joint_target_attention
         self.stage = "joint"
         self.trackers = {}
         for name in LOSS_NAMES:  # one attribute each, so Keras reports them per epoch
             self.trackers[name] = tf.keras.metrics.Mean(name=f"{name}_loss")
             setattr(self, f"_{name}_tracker", self.trackers[name])
 
-    def rate(self, features, p_u, p_v, training=False, return_attention=False):
+    def rate(self, features, p_u, p_v, training=False, return_attention=False, attend=True):
         """Ranking head rating (batch, 1); with ``return_attention`` also the
         target-aware MCAU weights and what the attention loss needs.
 
         The target item is seen through its content where its id says
         nothing: its categories come from ``features["categories"]`` (not the
         id-indexed matrix), and a never-trained id gets the ranking head's
-        content bias."""
+        content bias. ``attend`` False (the joint stage without
+        ``joint_target_attention``): the head reads a zero attention output,
+        and the target-aware MCAU is not run."""
         extras, attention = [], None
-        if self.target_attention is not None:
+        if self.target_attention is not None and not attend:
+            extras.append(tf.zeros([tf.shape(p_u)[0], self.target_attention.width], p_u.dtype))
+        elif self.target_attention is not None:
             h_t, target_categories, _ = self.target_attention.encode(  # (b, e), (b, K)
                 features["item_id"], categories=features.get("categories"))
             o, alpha, beta, details = self.target_attention(features, query=h_t)
@@ -204,7 +220,12 @@ class AfetlerNetwork(tfrs.models.Model):
         """``terms`` plus the ranking terms (rating, attention alignment), each
         tracked; their sum."""
         if self.ranking_head is not None:
-            rating, attention = self.rate(features, p_u, p_v, training, return_attention=True)
+            # Only the joint stage's training steps skip it: a loss computed
+            # outside training (e.g. the first call, which creates the
+            # variables) runs it.
+            attend = self.stage != "joint" or self.joint_target_attention or not training
+            rating, attention = self.rate(features, p_u, p_v, training, return_attention=True,
+                                          attend=attend)
             terms["rating"] = self.rating_weight * tf.reduce_mean(self.ranking(
                 labels=features["rating"], predictions=rating, compute_metrics=False))
             if attention is not None and self.attention_weight:

@@ -47,8 +47,10 @@ def user_content_ridge(model, frame: pd.DataFrame, residual, ridge: float) -> np
     regressors of the rows' items. Returns (users + 1, width) float64."""
     head = model.network.ranking_head
     users = head.user_lookup(frame["user_id"].astype(str).to_numpy(object)).numpy()
-    design = training.batched(head.cold_items.design, model.space.item_features(
-        frame["item_id"].astype(str).to_numpy(object))).astype(np.float64)  # (n, width)
+    # Each item's regressors once (an item's row depends on its content alone), then per row.
+    items, rows = np.unique(frame["item_id"].astype(str).to_numpy(object), return_inverse=True)
+    design = training.batched(head.cold_items.design, model.space.item_features(items)
+                              ).astype(np.float64)[rows.reshape(-1)]  # (n, width)
     taste = ridge_per_key(users, design, np.asarray(residual, np.float64),
                           head.user_bias.input_dim, ridge)
     taste[0] = 0.0
