@@ -262,6 +262,11 @@ SECTIONS_READ = {"popularity": ("data",), "mf": ("data", "mf"), "deepfm": ("data
                  "ease": ("data", "ease"), "two_tower": ("data", "train", "tower", "afetler", "gan")}
 
 
+# Config fields added after runs were recorded, each with the value that does
+# what those runs did: a record without the field ran that way.
+ADDED_FIELDS = {"afetler.target_attention_stage": "joint"}
+
+
 def changed_defaults(payload: dict) -> list:
     """Where recorded runs' configs differ from what the suite would run
     today (``experiments.datasets.model_config``: a default changed since):
@@ -270,7 +275,9 @@ def changed_defaults(payload: dict) -> list:
     checked; a section a model does not read (:data:`SECTIONS_READ`: AFETLER's
     switches for MF) is not compared. A field of a section it reads is
     listed whether or not the model reads that field (the history cap for
-    MF): the record says what was set, not what mattered."""
+    MF): the record says what was set, not what mattered. A field added
+    since (:data:`ADDED_FIELDS`) reads, where a record lacks it, as the
+    value that did what the run did."""
     from experiments.datasets import DATASETS, model_config
     found, quick = {}, bool(payload.get("quick"))
     for dataset, models in payload.get("runs", {}).items():
@@ -281,6 +288,7 @@ def changed_defaults(payload: dict) -> list:
                 if model == "ials" or not isinstance(record.get("config"), dict):
                     continue
                 was = _flat(json.loads(json.dumps(record["config"])))  # as stored (a fresh run holds tuples)
+                was = {**ADDED_FIELDS, **was}
                 now = _flat(json.loads(model_config(model, dataset, int(seed), quick).to_json()))
                 read = SECTIONS_READ.get(model)
                 for field in set(was) | set(now):

@@ -268,6 +268,12 @@ def test_report_names_rows_run_with_an_earlier_default():
     del payload["runs"]["implicit"]
     payload["runs"]["taste"]["afetler"]["1"] = record("afetler", "taste", 1)
     assert datasets_report.changed_defaults(payload) == [] and datasets_report._changed_line(payload) == ""
+    # A field added since reads, where a record lacks it, as what the run did ...
+    payload["runs"]["taste"]["afetler"]["1"]["config"]["afetler"].pop("target_attention_stage")
+    assert datasets_report.changed_defaults(payload) == []
+    # ... which a changed default would name.
+    payload["runs"]["taste"]["afetler"]["1"]["config"]["afetler"]["target_attention_stage"] = "ranking"
+    assert "`afetler.target_attention_stage` \"ranking\"" in datasets_report._changed_line(payload)
 
 
 def test_the_header_splits_the_runs_time_between_the_models_and_the_ablation():
