@@ -208,11 +208,12 @@ class AfetlerConfig:
             attention alignment loss) train: ``"joint"``, both training
             stages, or ``"ranking"``, the ranking stage only (the towers
             frozen; in the joint stage's rating term the head reads a zero
-            attention output): joint epochs about a third shorter, the same
-            retrieval, a worse rating RMSE where the attention matters
-            (docs/decisions.md, 2026-11-30, "The target-aware attention
-            trains in both stages"). Only training differs: a fitted model
-            rates with it either way.
+            attention output): joint epochs a quarter to a third shorter,
+            the same retrieval, a worse rating RMSE where the attention
+            matters (docs/decisions.md, 2026-11-30, "No ranking head without
+            ratings; the target-aware attention keeps training in both
+            stages"). Only training differs: a fitted model rates with it
+            either way.
         channels: History channels: "rating" (liked >= 4 / neutral 3 /
             disliked <= 2) or "category" (primary category of the item).
         num_heads: MCAU attention heads.

@@ -5,7 +5,8 @@ folder deleted -> from another working directory: ``add_items`` for new
 products, ``python -m export``, then a fresh process with plain TensorFlow
 serves the SavedModels: top-k for a known user (equal to the Python API's, no
 seen item), a new user with a history, an unknown user with none, and a new
-item through the ranker. Rated and implicit logs.
+item through the ranker (rated logs; an implicit log exports no ranker).
+Rated and implicit logs.
 """
 
 import json
@@ -119,10 +120,18 @@ def test_new_user_with_history_and_unknown_user_without(deployed):
     assert new["item_ids"][0] == order[:K]
 
 
+def test_an_implicit_log_exports_no_ranker(deployed):
+    if deployed["rated"]:
+        pytest.skip("rated data: the ranker is exported (test_new_item_through_the_ranker)")
+    assert not deployed["result"].model.predicts_ratings
+    assert sorted(p.name for p in deployed["models"].iterdir() if p.is_dir()) == [
+        "afetler_candidate", "afetler_index", "afetler_query"]
+
+
 def test_new_item_through_the_ranker(deployed):
     result = deployed["result"]
     if not deployed["rated"]:
-        pytest.skip("implicit data: the ranker predicts no ratings")
+        pytest.skip("implicit data: no ratings, no ranking head (test_an_implicit_log_exports_no_ranker)")
     added = result.data.items[result.data.items["item_id"].isin(["ürün 1000", "ürün 1001", "ürün 1002"])]
     assert len(added) == 3  # add_items stored them in the run
     item = added.iloc[0]
