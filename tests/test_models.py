@@ -77,7 +77,7 @@ def test_save_and_load_give_the_same_scores(trained, tiny_data, tiny_split, tmp_
 
 @pytest.mark.parametrize("switch", [
     {"fusion": False}, {"mcau": False}, {"ranking_head": False}, {"target_attention": False},
-    {"target_attention_stage": "joint"},
+    {"target_attention_stage": "ranking"},
     {"fusion_mode": "concat", "channels": "category", "num_heads": 2},
     {"negatives": "batch", "negative_bank": 128}, {"negatives": "batch", "temperature": None},
     {"fusion": False, "mcau": False, "ranking_head": False, "category_alignment_weight": 0.0}])
