@@ -159,11 +159,15 @@ class Afetler(Recommender):
 
     def _with_frozen_towers(self, examples: dict) -> dict:
         """``examples`` with the frozen towers' p_u and p_v, computed once for the
-        ranking stage (the towers map equal features to equal outputs)."""
+        ranking stage (the towers map equal features to equal outputs): p_u
+        per example (its history leaves the example's own item out), p_v once
+        per item (an example's candidate features are its item's)."""
         net = self.network
+        _, first, rows = np.unique(examples["item_id"], return_index=True, return_inverse=True)
+        items = {key: value[first] for key, value in examples.items()}  # one example per item
         return dict(examples, **{
             FROZEN_QUERY: training.batched(self.compiled(net.query_tower), examples),
-            FROZEN_CANDIDATE: training.batched(self.compiled(net.candidate_tower), examples)})
+            FROZEN_CANDIDATE: training.batched(self.compiled(net.candidate_tower), items)[rows.reshape(-1)]})
 
     def _fit_taste(self, context: FitContext) -> dict:
         taste = fit_user_taste(self, context.split, train_examples=context.train)

@@ -98,14 +98,20 @@ def fit_user_affinity(model, split, ridge: float = 3.0, exclude=()) -> int:
 def without_items(model, split, held):
     """Within: the content bias and the users' tastes refitted without the
     training pairs of ``held`` (so simulated cold items are unseen by the
-    cold path); restored to the full fit on leaving."""
+    cold path); on leaving, back to the values they had on entering (the
+    full fit, which :func:`fit_cold_path` makes just before: restored, not
+    fitted a second time)."""
+    cold = model.network.ranking_head.cold_items
+    fitted = [cold.content_bias.intercept, cold.content_bias.weight, cold.content_bias.routed,
+              cold.user_affinity]
+    entered = [variable.numpy() for variable in fitted]
     try:
         fit_content_bias(model, split, exclude=held)
         fit_user_affinity(model, split, exclude=held)
         yield
     finally:
-        fit_content_bias(model, split)
-        fit_user_affinity(model, split)
+        for variable, value in zip(fitted, entered):
+            variable.assign(value)
 
 
 def simulated_cold(model, split) -> tuple[set, pd.DataFrame]:
