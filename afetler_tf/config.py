@@ -50,6 +50,7 @@ class DataConfig:
 
 OPTIMIZERS = ("adam", "lazy_adam")  # afetler_tf.training.optimizers.make_optimizer
 NEGATIVES = ("batch", "catalogue")  # AfetlerConfig.negatives
+ITEM_ITEM_MODELS = ("auto", "ease", "ials")  # AfetlerConfig.item_item_model
 
 
 @dataclasses.dataclass(frozen=True)
@@ -167,6 +168,35 @@ class EaseConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class IalsConfig:
+    """iALS (``models.ials``), the other fit of AFETLER's item-item channel
+    (``afetler.item_item_model``): implicit ALS on the binary training
+    matrix, its item factors Y turned into history weights by a linear
+    fold-in, W = Y (Y^T Y + fold_in_ridge I)^-1.
+
+    Attributes:
+        factors: k of the factors (capped at the channel's rank).
+        regularization: lambda of the factors' L2 penalty.
+        alpha: The confidence of an observed pair, 1 + alpha.
+        iterations: Alternating steps (users, then items).
+        fold_in_ridge: mu of the linear fold-in.
+
+    The defaults were chosen on validation NDCG@10 (docs/decisions.md,
+    2026-12-01, "The item-item channel is fitted by EASE or iALS, whichever
+    validation prefers").
+    """
+
+    factors: int = 16
+    regularization: float = 10.0
+    alpha: float = 10.0
+    iterations: int = 15
+    fold_in_ridge: float = 100.0
+
+    def __post_init__(self):
+        check_fields(self)  # ranges: config_fields.RANGES
+
+
+@dataclasses.dataclass(frozen=True)
 class TowerConfig:
     """Two-tower settings (used by the two-tower base and by AFETLER).
 
@@ -227,8 +257,13 @@ class AfetlerConfig:
             ranker's residuals (``models.taste``), its share fitted on the
             validation ratings; with a ranking head and rated data only.
         item_item: Add the item-item channel to the retrieval score: a
-            rank-``item_item_rank`` EASE score (``ease.penalty``), its share
-            picked on validation NDCG@10 (``models.item_item``).
+            rank-``item_item_rank`` item-item score, its share picked on
+            validation NDCG@10 (``models.item_item_fitting``).
+        item_item_model: What fits the channel: ``"ease"`` (EASE,
+            ``ease.penalty``, factored at rank ``item_item_rank``),
+            ``"ials"`` (iALS, ``ials``, by a linear fold-in) or ``"auto"``:
+            both, the one with the better validation NDCG@10 kept (ties:
+            EASE).
         popularity_prior: With the item-item channel, add a popularity
             prior beta * log(1 + n_v) (scaled) to the retrieval score, beta
             picked on validation NDCG@10 (0 included: off where it does
@@ -267,6 +302,7 @@ class AfetlerConfig:
     ranking_head: bool = True
     user_taste: bool = True
     item_item: bool = True
+    item_item_model: str = "auto"
     item_item_rank: int = 64
     popularity_prior: bool = True
     negative_bank: int = 0
@@ -286,6 +322,9 @@ class AfetlerConfig:
             raise ValueError(f"afetler.fusion_mode must be 'gate' or 'concat', got {self.fusion_mode!r}")
         if self.channels not in ("rating", "category"):
             raise ValueError(f"afetler.channels must be 'rating' or 'category', got {self.channels!r}")
+        if self.item_item_model not in ITEM_ITEM_MODELS:
+            raise ValueError(f"afetler.item_item_model must be one of {', '.join(ITEM_ITEM_MODELS)}, "
+                             f"got {self.item_item_model!r}")
         if self.target_attention_stage not in ("ranking", "joint"):
             raise ValueError(f"afetler.target_attention_stage must be 'ranking' or 'joint', "
                              f"got {self.target_attention_stage!r}")
@@ -363,6 +402,7 @@ class Config:
     afetler: AfetlerConfig = AfetlerConfig()
     mf: MFConfig = MFConfig()
     ease: EaseConfig = EaseConfig()
+    ials: IalsConfig = IalsConfig()
     deepfm: DeepFMConfig = DeepFMConfig()
     gan: GanConfig = GanConfig()
 

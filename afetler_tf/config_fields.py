@@ -22,7 +22,7 @@ import typing
 from typing import Any, Callable, Optional
 
 _SECTIONS = {"Config": "", "DataConfig": "data", "TrainConfig": "train", "MFConfig": "mf",
-             "DeepFMConfig": "deepfm", "EaseConfig": "ease", "TowerConfig": "tower",
+             "DeepFMConfig": "deepfm", "EaseConfig": "ease", "IalsConfig": "ials", "TowerConfig": "tower",
              "AfetlerConfig": "afetler", "GanConfig": "gan"}
 
 Rule = tuple[str, Callable[[Any], bool]]  # (what the value must be, predicate)
@@ -49,6 +49,8 @@ RANGES: dict[str, dict[str, Rule]] = {
                "zip_prefix": _AT_LEAST_0, "learning_rate": _POSITIVE, "batch_size": _AT_LEAST_1,
                "epochs": _AT_LEAST_1, "patience": _AT_LEAST_0},
     "ease": {"penalty": _POSITIVE},
+    "ials": {"factors": _AT_LEAST_1, "regularization": _POSITIVE, "alpha": _AT_LEAST_0,
+             "iterations": _AT_LEAST_1, "fold_in_ridge": _POSITIVE},
     "tower": {"embedding_dim": _AT_LEAST_1, "tower_units": _LAYERS, "ranking_units": _UNITS,
               "rating_weight": _AT_LEAST_0, "temperature": _POSITIVE},
     "afetler": {"mimic_weight": _AT_LEAST_0, "num_heads": _AT_LEAST_1, "attention_units": _AT_LEAST_1,

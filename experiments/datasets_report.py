@@ -264,7 +264,10 @@ SECTIONS_READ = {"popularity": ("data",), "mf": ("data", "mf"), "deepfm": ("data
 
 # Config fields added after runs were recorded, each with the value that does
 # what those runs did: a record without the field ran that way.
-ADDED_FIELDS = {"afetler.target_attention_stage": "joint"}
+ADDED_FIELDS = {"afetler.target_attention_stage": "joint", "afetler.item_item_model": "ease",
+                **{f"ials.{name}": value for name, value in
+                   (("factors", 16), ("regularization", 10.0), ("alpha", 10.0), ("iterations", 15),
+                    ("fold_in_ridge", 100.0))}}
 
 
 def changed_defaults(payload: dict) -> list:

@@ -274,6 +274,13 @@ def test_report_names_rows_run_with_an_earlier_default():
     # ... which a changed default would name.
     payload["runs"]["taste"]["afetler"]["1"]["config"]["afetler"]["target_attention_stage"] = "ranking"
     assert "`afetler.target_attention_stage` \"ranking\"" in datasets_report._changed_line(payload)
+    payload["runs"]["taste"]["afetler"]["1"]["config"]["afetler"]["target_attention_stage"] = "joint"
+    # A run before the iALS fit of the item-item channel: no ials section, EASE only.
+    payload["runs"]["taste"]["afetler"]["1"]["config"].pop("ials")
+    assert datasets_report.changed_defaults(payload) == []
+    payload["runs"]["taste"]["afetler"]["1"]["config"]["afetler"].pop("item_item_model")
+    assert ("`afetler.item_item_model` \"ease\" (today \"auto\")"
+            in datasets_report._changed_line(payload))
 
 
 def test_the_header_splits_the_runs_time_between_the_models_and_the_ablation():

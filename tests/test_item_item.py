@@ -1,4 +1,5 @@
-"""EASE (models.ease) and AFETLER's item-item channel (layers.item_item, models.item_item)."""
+"""EASE (models.ease), iALS (models.ials) and AFETLER's item-item channel (layers.item_item,
+models.item_item_fitting)."""
 
 import numpy as np
 import pandas as pd
@@ -7,7 +8,7 @@ import tensorflow as tf
 
 from afetler_tf.config import Config
 from afetler_tf.layers.item_item import PRIOR_WEIGHTS, ItemItemChannel
-from afetler_tf.models import build_model, ease, item_item_fitting
+from afetler_tf.models import build_model, ease, ials, item_item_fitting
 
 X = np.array([[1, 1, 0], [1, 0, 1], [0, 1, 1], [1, 1, 1]], float)  # 4 users x 3 items
 
@@ -57,6 +58,76 @@ def test_low_rank_of_a_large_matrix_takes_the_top_singular_triplets():
     np.testing.assert_allclose(w @ v.T, (u[:, :10] * s[:10]) @ vt[:10], atol=1e-9)
     w2, v2 = ease.low_rank(b, 10)
     np.testing.assert_array_equal(w @ v.T, w2 @ v2.T)  # the same every run
+
+
+def _ials_objective(p, x, y, regularization, alpha):
+    c = 1.0 + alpha * p
+    return float(np.sum(c * (p - x @ y.T) ** 2) + regularization * (np.sum(x ** 2) + np.sum(y ** 2)))
+
+
+def test_an_ials_step_solves_each_users_weighted_ridge_by_hand():
+    """x_u = (Y^T C_u Y + lambda I)^-1 Y^T C_u p_u with C_u = diag(1 + alpha p_u): the
+    textbook dense form, per user, against the sparse batched step."""
+    from scipy import sparse
+    rng = np.random.default_rng(0)
+    y = rng.normal(size=(3, 2))
+    lam, alpha = 0.7, 4.0
+    x = ials._solve(sparse.csr_matrix(X), y, lam, alpha)
+    for u, p_u in enumerate(X):
+        c_u = np.diag(1.0 + alpha * p_u)
+        expected = np.linalg.solve(y.T @ c_u @ y + lam * np.eye(2), y.T @ c_u @ p_u)
+        np.testing.assert_allclose(x[u], expected, atol=1e-12)
+
+
+def test_ials_steps_lower_the_objective_and_repeats_count_once():
+    rows, cols = np.nonzero(X)
+    objectives = []
+    for iterations in (1, 2, 5, 20):
+        x, y = ials.als_factors(rows, cols, X.shape, 2, 0.5, 3.0, iterations, seed=1)
+        assert x.shape == (4, 2) and y.shape == (3, 2)
+        objectives.append(_ials_objective(X, x, y, 0.5, 3.0))
+    assert all(a >= b - 1e-12 for a, b in zip(objectives, objectives[1:]))
+    assert objectives[-1] < objectives[0]
+    twice = ials.als_factors(np.r_[rows, rows], np.r_[cols, cols], X.shape, 2, 0.5, 3.0, 20, seed=1)
+    np.testing.assert_allclose(twice[1], y, atol=1e-12)
+    # a column without pairs gets zero factors
+    x, y = ials.als_factors(rows, cols, (4, 4), 2, 0.5, 3.0, 3, seed=1)
+    np.testing.assert_array_equal(y[3], 0.0)
+
+
+def test_ials_refuses_bad_settings_and_pairs_outside_the_matrix():
+    with pytest.raises(ValueError, match="regularization > 0"):
+        ials.als_factors([0], [0], (1, 1), 2, 0.0, 1.0, 1)
+    with pytest.raises(ValueError, match="factors and iterations > 0"):
+        ials.als_factors([0], [0], (1, 1), 0, 1.0, 1.0, 1)
+    with pytest.raises(ValueError, match="must lie in a 1 x 1 matrix"):
+        ials.als_factors([0], [1], (1, 1), 2, 1.0, 1.0, 1)
+    with pytest.raises(ValueError, match="ridge must be > 0"):
+        ials.linear_fold_in(np.eye(2), 0.0)
+
+
+def test_the_linear_fold_in_by_hand():
+    """Y^T Y + I = [[3, 1], [1, 6]], its inverse [[6, -1], [-1, 3]] / 17."""
+    y = np.array([[1.0, 0.0], [0.0, 2.0], [1.0, 1.0]])
+    np.testing.assert_allclose(ials.linear_fold_in(y, 1.0),
+                               np.array([[6, -1], [-2, 6], [5, 2]]) / 17, atol=1e-12)
+
+
+def test_channel_factors_are_eases_b_or_ials_folded_in_and_padded():
+    config = Config(model="afetler").replace(ials={"factors": 2, "iterations": 4, "fold_in_ridge": 0.5})
+    w, v = item_item_fitting.channel_factors("ease", X, config, 3)
+    np.testing.assert_allclose(w @ v.T, ease.ease_weights(X, config.ease.penalty), atol=1e-12)
+    w, v = item_item_fitting.channel_factors("ials", X, config, 3, seed=2)
+    rows, cols = np.nonzero(X)
+    _, y = ials.als_factors(rows, cols, X.shape, 2, config.ials.regularization, config.ials.alpha, 4, 2)
+    assert w.shape == v.shape == (3, 3)
+    np.testing.assert_array_equal(v[:, 2], 0.0)  # k = 2 of the channel's 3 columns
+    np.testing.assert_allclose(v[:, :2], y, atol=1e-12)
+    np.testing.assert_allclose(w[:, :2], ials.linear_fold_in(y, 0.5), atol=1e-12)
+    w, v = item_item_fitting.channel_factors("ials", X, config.replace(ials={"factors": 8}), 3)
+    assert w.shape == v.shape == (3, 3)  # k capped at the channel's rank
+    with pytest.raises(ValueError, match="unknown item-item model"):
+        item_item_fitting.channel_factors("svd", X, config, 3)
 
 
 def test_interaction_matrix_counts_repeats_once_and_leaves_unknown_ids_out():
@@ -220,16 +291,23 @@ def test_fit_sets_the_channel_and_picks_the_best_validation_share(trained, tiny_
     assert float(channel.share.numpy()) == pytest.approx(fitted["share"])
     assert training.validation_ndcg(model, tiny_data, tiny_split) == pytest.approx(
         fitted["prior_val_ndcg@10"][str(fitted["prior_share"])], abs=1e-6)
-    # The tables are EASE's: <q_u, v_v> of a user is x_u B, up to the user's scale.
+    # "auto": EASE and iALS both scored, the better validation figure's fit kept (ties: EASE).
+    assert set(fitted["models"]) == {"ease", "ials"}
+    assert fitted["models"][fitted["model"]] == scores[fitted["share"]]
+    assert fitted["model"] == max(["ease", "ials"], key=lambda k: (round(fitted["models"][k], 6),
+                                                                   k == "ease"))
+    # The tables are the kept fit's: <q_u, v_v> of a user is x_u W V^T, up to the user's scale
+    # (EASE at rank = n_items: the full B).
     items = pd.Index(channel.item_vocabulary)
     users = pd.Index(channel.user_vocabulary)
     x = ease.interaction_matrix(tiny_split.train, users, items)
-    b = ease.ease_weights(x, model.config.ease.penalty)
+    w, v = item_item_fitting.channel_factors(fitted["model"], x, model.config, channel.rank,
+                                             model.config.train.seed)
     scores_ii = channel.user_table.numpy()[1:] @ channel.item_table.numpy()[1:].T
-    exact = x @ b
+    exact = x @ w @ v.T
     for row in range(3):
         ratio = scores_ii[row] / exact[row]
-        assert np.allclose(ratio, ratio[0], rtol=1e-3)  # rank = n_items: the full B
+        assert np.allclose(ratio, ratio[0], rtol=1e-3)
     # The popularity prior: pi_v of the training counts, beta the best validation figure at s.
     np.testing.assert_allclose(channel.prior_table.numpy()[1:],
                                item_item_fitting.popularity_prior(tiny_split.train, items), rtol=1e-6)
@@ -355,8 +433,13 @@ def test_the_report_line_reads_what_the_runs_recorded():
             {"item_item": dict(fit, share=0.1, **{"val_ndcg@10": {"0.0": 0.20, "0.1": 0.20}})},
             {"item_item": {}}]  # a run without the channel: skipped
     line = benchmark_report.item_item_line(runs)
-    assert "2 seeds" in line and "rank-64 EASE (penalty 500)" in line and "s = 0.3, 0.1" in line
-    assert "0.1950 with the towers alone, 0.2050 with the channel" in line
+    assert "2 seeds" in line and "fitted by EASE (penalty 500) on 2 of 2" in line
+    assert "s = 0.3, 0.1" in line and "0.1950 with the towers alone, 0.2050 with the channel" in line
+    settings = {"factors": 16, "regularization": 10.0, "alpha": 10.0, "fold_in_ridge": 100.0}
+    runs[1]["item_item"].update(model="ials", ials=settings)
+    line = benchmark_report.item_item_line(runs)
+    assert ("fitted by EASE (penalty 500) on 1 of 2; iALS (16 factors, regularization 10, alpha 10, "
+            "fold-in ridge 100) on 1 of 2, added") in line
     assert benchmark_report.item_item_line([{}]) == ""
 
 
@@ -370,8 +453,28 @@ def test_the_targets_line_names_ease_alone():
     groups = {"two_tower": [run("two_tower", 0.40, 0.33)], "afetler": [run("afetler", 0.44, 0.36)],
               "ease": [run("ease", 0.43, 0.35), run("ease", 0.44, 0.36)]}
     line = benchmark_report.afetler_targets(groups)
-    assert "EASE alone (AFETLER's item-item channel is a rank-64 EASE): NDCG@10 0.4350, P@10 0.3550." in line
+    assert ("EASE alone (one of the two fits of AFETLER's item-item channel): NDCG@10 0.4350, "
+            "P@10 0.3550.") in line
     assert "+10.0% NDCG@10 over the two-tower base 0.4000" in line
+
+
+@pytest.mark.parametrize("kind", ["ease", "ials"])
+def test_a_named_item_item_model_is_the_only_one_fitted(trained, tiny_data, tiny_split, kind):
+    model, history = trained
+    config, channel = model.config, model.network.item_item
+    model.config = config.replace(afetler={"item_item_model": kind})
+    try:
+        fitted = item_item_fitting.fit_item_item(model, tiny_data, tiny_split, verbose=0)
+        assert fitted["model"] == kind and list(fitted["models"]) == [kind]
+        x = ease.interaction_matrix(tiny_split.train, pd.Index(channel.user_vocabulary),
+                                    pd.Index(channel.item_vocabulary))
+        w, v = item_item_fitting.channel_factors(kind, x, config, channel.rank, config.train.seed)
+        np.testing.assert_allclose(channel.item_table.numpy()[1:], v, atol=1e-6)
+        np.testing.assert_allclose(channel.history_table.numpy()[1:], w, atol=1e-6)
+    finally:
+        model.config = config
+        item_item_fitting.fit_item_item(model, tiny_data, tiny_split, verbose=0)  # as fitted
+    assert float(channel.share.numpy()) == pytest.approx(history["item_item"]["share"])
 
 
 def test_fitting_the_channel_says_what_runs_before_the_long_part(trained, tiny_data, tiny_split, capsys):
@@ -380,6 +483,6 @@ def test_fitting_the_channel_says_what_runs_before_the_long_part(trained, tiny_d
     assert refit["share"] == history["item_item"]["share"]  # closed form: the same channel again
     lines = capsys.readouterr().out.splitlines()
     n_items = len(model.network.item_item.item_vocabulary)
-    assert lines[0].startswith(f"item-item channel: EASE over {n_items:,} items, rank")
-    assert lines[-2].startswith("item-item channel: rank")
+    assert lines[0].startswith(f"item-item channel: EASE and iALS over {n_items:,} items, rank")
+    assert lines[-2].startswith(f"item-item channel: {item_item_fitting.KIND_NAMES[refit['model']]}, rank")
     assert lines[-1].startswith("popularity prior: beta")

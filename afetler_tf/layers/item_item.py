@@ -1,8 +1,9 @@
 """ItemItemChannel: a fixed item-item score added to a two-tower dot product.
 
 AFETLER's retrieval score is the towers' ``<p_u, p_v>`` plus an item-item
-channel, a rank-k factorisation ``W V^T`` of EASE's item-item weights
-(:mod:`afetler_tf.models.ease`, fitted in closed form by
+channel, a rank-k item-item model ``W V^T`` (EASE's item-item weights
+factored, :mod:`afetler_tf.models.ease`, or iALS's item factors folded in,
+:mod:`afetler_tf.models.ials`; fitted in closed form by
 :mod:`afetler_tf.models.item_item_fitting`): the user's part is ``q_u = x_u W`` (x_u:
 the items u interacted with), the item's part ``v_v``. Both parts are put on
 one scale per user: each is divided by the root mean square of the user's
@@ -26,7 +27,7 @@ vectors, the form a retrieval index serves:
 q_u is computed from the history the caller passes (x_u: the distinct known
 items in it, each once), so a new user who arrives with a history gets the
 channel, and a user whose history grew is scored on all of it. The history
-is read whole, not cut to MCAU's ``data.history_length``: EASE's weights were
+is read whole, not cut to MCAU's ``data.history_length``: the weights were
 fitted and the share chosen with each user's whole training history, so a
 cut history would score differently from the fitted model. (``query(p_u,
 user_ids)`` reads the table of q~_u computed at fit time instead; runs kept

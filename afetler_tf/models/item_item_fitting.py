@@ -1,11 +1,15 @@
 """AFETLER's item-item channel: fitting it, and the encoders that serve it.
 
 The channel (:class:`afetler_tf.layers.item_item.ItemItemChannel`) adds a
-rank-k EASE score to the towers' retrieval score. After the towers are
+rank-k item-item score to the towers' retrieval score. After the towers are
 trained (stage 1 of :meth:`Afetler.fit`), :func:`fit_item_item`
 
-1. fits EASE on the training interactions (``ease.penalty``) and factors its
-   item-item matrix B ~ W V^T at rank ``afetler.item_item_rank``;
+1. fits an item-item model of the binary training interactions as W V^T at
+   rank k = ``afetler.item_item_rank`` (:func:`channel_factors`): EASE
+   (``ease.penalty``), its item-item matrix B factored, or iALS (``ials``),
+   its item factors folded in linearly (``models.ials``); with
+   ``afetler.item_item_model="auto"`` (the default) both, steps 2-3 run for
+   each and the one with the better validation NDCG@10 is kept (ties: EASE);
 2. sets q_u = x_u W over each user's whole training history (not only the
    ``data.history_length`` latest items MCAU reads), and the moments that put
    both scores on one scale per user;
@@ -21,11 +25,15 @@ trained (stage 1 of :meth:`Afetler.fit`), :func:`fit_item_item`
 Why it exists: the towers are a low-rank model trained by a softmax; on
 MovieLens-100k a rank-64 EASE alone ranks better than either tower model,
 and the sum ranks better than both (BENCHMARKS.md, ablation "no item-item
-channel"). The item-item score stays a dot product, so one index still
-serves the whole score.
+channel"). EASE and iALS win on different data (iALS where the picks follow
+a low-rank taste and nothing else carries it, as on an implicit-only log;
+docs/decisions.md). The item-item score stays a dot product, so one index
+still serves the whole score.
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 import pandas as pd
@@ -33,8 +41,10 @@ import tensorflow as tf
 
 from afetler_tf import training
 from afetler_tf.data.schema import Dataset, Split
-from afetler_tf.models import ease
+from afetler_tf.models import ease, ials
 
+MODELS = {"auto": ("ease", "ials"), "ease": ("ease",), "ials": ("ials",)}  # afetler.item_item_model
+KIND_NAMES = {"ease": "EASE", "ials": "iALS"}
 SHARES = (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0)
 PRIOR_SHARES = SHARES  # beta: the same grid (its first version, up to 0.5, chose 0.5 on two logs)
 
@@ -100,40 +110,75 @@ def popularity_prior(train: pd.DataFrame, items: pd.Index) -> np.ndarray:
     return prior / std if std > 0 else np.zeros_like(prior)
 
 
+def channel_factors(kind: str, x_items: np.ndarray, config, rank: int,
+                    seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """W and V, each (items, ``rank``), of the item-item model ``kind`` fitted on
+    the binary (users, items) matrix ``x_items``: ``"ease"``, EASE's B factored
+    at rank ``rank``; ``"ials"``, iALS's item factors V = Y and W = Y (Y^T Y +
+    mu I)^-1 (``models.ials``) at k = ``ials.factors`` (capped at ``rank``, as
+    the channel's rank is at the catalogue's size), zero columns beyond k."""
+    if kind == "ease":
+        return ease.low_rank(ease.ease_weights(x_items, config.ease.penalty), rank)
+    if kind != "ials":
+        raise ValueError(f"unknown item-item model {kind!r}: 'ease' or 'ials'.")
+    settings = config.ials
+    rows, cols = np.nonzero(x_items)
+    _, y = ials.als_factors(rows, cols, x_items.shape, min(settings.factors, rank), settings.regularization,
+                            settings.alpha, settings.iterations, seed)
+    w = ials.linear_fold_in(y, settings.fold_in_ridge)
+    pad = ((0, 0), (0, rank - y.shape[1]))
+    return np.pad(w, pad), np.pad(y, pad)
+
+
 def fit_item_item(model, data: Dataset, split: Split, verbose: int = 1) -> dict:
     """Fits ``model.network.item_item`` (steps 1-4 of the module docstring).
 
     Returns:
-        ``{"share", "val_ndcg@10": {share: value}, "rank", "penalty"}``, with
+        ``{"model", "share", "val_ndcg@10": {share: value}, "models": {model:
+        best validation NDCG@10}, "rank", "penalty", "ials"}`` (``model``:
+        the fit kept, ``val_ndcg@10`` its shares' figures), with
         ``afetler.popularity_prior`` also ``"prior_share"`` (beta) and
         ``"prior_val_ndcg@10": {beta: value}``.
     """
     channel, config = model.network.item_item, model.config
+    kinds = MODELS[config.afetler.item_item_model]
     items = pd.Index(channel.item_vocabulary).astype(str)
     if verbose:  # EASE's inverse grows with the cube of the catalogue: say what is running
-        print(f"item-item channel: EASE over {len(items):,} items, rank {channel.rank}, then "
-              f"{len(SHARES)} shares scored on validation ...", flush=True)
+        print(f"item-item channel: {' and '.join(KIND_NAMES[k] for k in kinds)} over "
+              f"{len(items):,} items, rank {channel.rank}, then {len(SHARES)} shares scored on "
+              f"validation ...", flush=True)
     x_items = ease.interaction_matrix(split.train, pd.Index(channel.user_vocabulary).astype(str), items)
-    b = ease.ease_weights(x_items, config.ease.penalty)
-    w, v = ease.low_rank(b, channel.rank)
     tower = model.network.candidate_tower
     p_v = training.batched(lambda f: tower(f), model.space.item_features(list(items)))  # (n, d)
-    channel.assign(normalised_queries(x_items @ w, v), v, w, p_v.T @ p_v / len(p_v), share=0.0)
     channel.set_prior(popularity_prior(split.train, items) if config.afetler.popularity_prior
                       else np.zeros(len(items)), share=0.0)
-    search = _ShareSearch(model, p_v.shape[1])
     validation_ndcg = training.ValidationNdcg(data, split)  # the split's part once, for every check
-    scores = {}
-    for share in SHARES:
-        search.share = share
-        scores[share] = validation_ndcg(search)
-    best = max(SHARES, key=lambda s: (round(scores[s], 6), -s))
+    fits = {}
+    for kind in kinds:
+        w, v = channel_factors(kind, x_items, config, channel.rank, config.train.seed)
+        channel.assign(normalised_queries(x_items @ w, v), v, w, p_v.T @ p_v / len(p_v), share=0.0)
+        search = _ShareSearch(model, p_v.shape[1])
+        scores = {}
+        for share in SHARES:
+            search.share = share
+            scores[share] = validation_ndcg(search)
+        best = max(SHARES, key=lambda s: (round(scores[s], 6), -s))
+        fits[kind] = (w, v, scores, best, search)
+    kind = max(kinds, key=lambda k: (round(fits[k][2][fits[k][3]], 6), -kinds.index(k)))
+    w, v, scores, best, search = fits[kind]
+    if kind != kinds[-1]:  # the channel holds the last fit: put the kept one back
+        channel.assign(normalised_queries(x_items @ w, v), v, w, p_v.T @ p_v / len(p_v), share=0.0)
+        search = _ShareSearch(model, p_v.shape[1])
     channel.set_share(best)
     if verbose:
-        print(f"item-item channel: rank {channel.rank}, share {best} (validation NDCG@10 "
-              f"{scores[0.0]:.4f} towers only -> {scores[best]:.4f})", flush=True)
-    result = {"share": best, "val_ndcg@10": {str(s): v for s, v in scores.items()},
-              "rank": channel.rank, "penalty": config.ease.penalty}
+        print(f"item-item channel: {KIND_NAMES[kind]}, rank {channel.rank}, share {best} "
+              f"(validation NDCG@10 {scores[0.0]:.4f} towers only -> {scores[best]:.4f}"
+              + "".join(f"; {KIND_NAMES[k]} {fits[k][2][fits[k][3]]:.4f}" for k in kinds if k != kind)
+              + ")", flush=True)
+    result = {"model": kind, "share": best, "val_ndcg@10": {str(s): v for s, v in scores.items()},
+              "models": {k: fits[k][2][fits[k][3]] for k in kinds},
+              "rank": channel.rank, "penalty": config.ease.penalty,
+              "ials": dataclasses.asdict(config.ials)}
     if config.afetler.popularity_prior:
         search.share = best
         priors = {0.0: scores[best]}
