@@ -3,6 +3,7 @@ data over the datasets suite's data sets, each candidate trained from one shared
 
     python -m experiments stage_settings --stage ranking     # train.ranking_learning_rate
     python -m experiments stage_settings --stage item_item   # ease.penalty of the item-item channel
+    python -m experiments stage_settings --stage ials_alpha ials_factors ials_regularization ials_fold_in_ridge
     python -m experiments stage_settings --stage ranking --datasets taste --seeds 1 --values 0.001 0.004
 
 For each (data set, seed), AFETLER with its defaults is fitted through the
@@ -19,7 +20,14 @@ network's weights restored before each):
 - ``item_item`` (EASE fitted in closed form, factored, its share picked on
   validation NDCG@10: ``models.item_item_fitting``), after the joint stage,
   per ``ease.penalty``: recorded are the validation NDCG@10 at the picked
-  share, the share, the towers' own validation NDCG@10 and the seconds.
+  share, the share, the towers' own validation NDCG@10 and the seconds;
+- ``ials_alpha``, ``ials_factors``, ``ials_regularization``,
+  ``ials_fold_in_ridge``: the same stage fitted by iALS
+  (``afetler.item_item_model=ials``), per value of that ``ials`` setting.
+
+Each knob pins the channel's fit it is judged on (``Knob.fixed``), so a
+penalty is compared on EASE's channel and an iALS setting on iALS's, not on
+the better of the two that the default (``auto``) keeps.
 
 The test split is never read. Data sets and seeds are those of
 :mod:`experiments.datasets` (its loaders and configs). Results:
@@ -48,29 +56,57 @@ DATASETS = ("ml100k-random", "ml100k-temporal", "taste", "popularity", "implicit
 @dataclasses.dataclass(frozen=True)
 class Knob:
     """A compared setting: the stage it belongs to, its config field, the
-    stages fitted once before it and the default candidates."""
+    stages fitted once before it, the default candidates, and settings
+    pinned for every candidate (``fixed``: {section: {field: value}}; e.g.
+    which fit of the item-item channel a penalty or an iALS setting is
+    judged on)."""
 
     stage: str
     section: str
     field: str
     before: tuple
     values: tuple
+    fixed: tuple = ()  # ((section, ((field, value), ...)), ...): hashable
 
     @property
     def setting(self) -> str:
         return f"{self.section}.{self.field}"
 
+    def cast(self, value):
+        """``value`` as the field's type (an integer field's 16.0 is 16)."""
+        from afetler_tf.config import Config
+        default = getattr(getattr(Config(), self.section), self.field)
+        return int(value) if isinstance(default, int) and float(value).is_integer() else float(value)
 
+    def config(self, defaults, value):
+        """``defaults`` with the pinned settings and this knob at ``value``."""
+        pinned = {section: dict(fields) for section, fields in self.fixed}
+        pinned.setdefault(self.section, {})[self.field] = value
+        return defaults.replace(**pinned)
+
+
+def _ials_knob(field: str, values: tuple) -> Knob:
+    return Knob("item_item", "ials", field, ("joint",), values,
+                fixed=(("afetler", (("item_item_model", "ials"),)),))
+
+
+# --stage NAME: the knob's name (its stage's name where the stage has one knob).
 KNOBS = {"ranking": Knob("ranking", "train", "ranking_learning_rate", ("joint", "item_item"),
                          (0.001, 0.002, 0.003, 0.005)),
-         "item_item": Knob("item_item", "ease", "penalty", ("joint",), (100.0, 250.0, 500.0, 1000.0, 2000.0))}
+         "item_item": Knob("item_item", "ease", "penalty", ("joint",), (100.0, 250.0, 500.0, 1000.0, 2000.0),
+                           fixed=(("afetler", (("item_item_model", "ease"),)),)),
+         "ials_alpha": _ials_knob("alpha", (1.0, 10.0, 40.0)),
+         "ials_factors": _ials_knob("factors", (16, 32, 64)),
+         "ials_regularization": _ials_knob("regularization", (1.0, 10.0, 100.0)),
+         "ials_fold_in_ridge": _ials_knob("fold_in_ridge", (10.0, 100.0, 1000.0))}
 
 
 def parse_args(argv):
     from experiments import datasets
     p = argparse.ArgumentParser(prog="python -m experiments stage_settings", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--stage", choices=list(KNOBS), default="ranking")
+    p.add_argument("--stage", nargs="+", choices=list(KNOBS), default=["ranking"],
+                   help="knobs (several: of one stage, fitted from one shared state)")
     p.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=list(datasets.DATASETS))
     p.add_argument("--seeds", nargs="+", type=int, default=[1, 2])
     p.add_argument("--values", nargs="+", type=float, default=None,
@@ -81,42 +117,47 @@ def parse_args(argv):
     return p.parse_args(argv)
 
 
-def run_pair(knob: Knob, dataset: str, seed: int, values: Sequence[float], data, quick: bool) -> dict:
-    """One (data set, seed): the stages before ``knob.stage`` once, then that stage
-    from their state at each value. Returns the record."""
+def run_pair(knobs: dict, dataset: str, seed: int, data, quick: bool) -> dict:
+    """One (data set, seed): the stages before the knobs' stage once, then that
+    stage from their state at each value of each knob (``knobs``: {name:
+    (Knob, values)}, one stage). Returns {name: record}."""
     from afetler_tf import training
     from afetler_tf.models import build_model
     from afetler_tf.runs.training_run import prepare
     from afetler_tf.training.stages import FitContext
     from experiments import datasets
 
+    first = next(iter(knobs.values()))[0]
     config = datasets.model_config("afetler", dataset, seed, quick)
     data, split = prepare(config, verbose=0, data=data)
     model = build_model(config)
     names = [s.name for s in model.stages()]
     start = time.perf_counter()
-    history = model.fit(data, split, verbose=0, skip_stages=[n for n in names if n not in knob.before])
-    record = {"before_seconds": time.perf_counter() - start,
-              "joint_val_ndcg@10": history.get("best_val_ndcg@10"), "candidates": {}}
+    history = model.fit(data, split, verbose=0, skip_stages=[n for n in names if n not in first.before])
+    shared_part = {"before_seconds": time.perf_counter() - start,
+                   "joint_val_ndcg@10": history.get("best_val_ndcg@10")}
+    records = {name: dict(shared_part, candidates={}) for name in knobs}
     context = FitContext(model, data, split, model.examples(split.train, model.sampling_probabilities),
                          model.examples(split.validation, model.sampling_probabilities), verbose=0)
-    stage = next(s for s in model.stages() if s.name == knob.stage)
+    stage = next(s for s in model.stages() if s.name == first.stage)
     if not stage.when(context):
-        return dict(record, skipped=f"the {knob.stage} stage does not run on this data")
+        return {name: dict(record, skipped=f"the {first.stage} stage does not run on this data")
+                for name, record in records.items()}
     shared, defaults = model.network.get_weights(), model.config
     try:
-        for value in values:
-            model.network.set_weights(shared)
-            model.config = defaults.replace(**{knob.section: {knob.field: value}})
-            training.set_seed(seed)
-            start = time.perf_counter()
-            with training.collector_skips_what_exists():
-                result = stage.fit(context)
-            record["candidates"][str(value)] = dict(_figures(knob, result),
-                                                    seconds=time.perf_counter() - start)
+        for name, (knob, values) in knobs.items():
+            for value in values:
+                model.network.set_weights(shared)
+                model.config = knob.config(defaults, value)
+                training.set_seed(seed)
+                start = time.perf_counter()
+                with training.collector_skips_what_exists():
+                    result = stage.fit(context)
+                records[name]["candidates"][str(value)] = dict(_figures(knob, result),
+                                                               seconds=time.perf_counter() - start)
     finally:
         model.config = defaults
-    return record
+    return records
 
 
 def _figures(knob: Knob, result: dict) -> dict:
@@ -130,33 +171,46 @@ def _figures(knob: Knob, result: dict) -> dict:
             "towers_val_ndcg@10": scores[str(0.0)]}
 
 
-def run(knob: Knob, datasets_: Sequence[str], seeds: Sequence[int], values: Sequence[float],
-        directory: str, quick: bool = False) -> dict:
-    """Runs every (data set, seed) of ``knob.stage`` not yet in ``directory``'s file;
-    returns the payload."""
+def run(names: Sequence[str], datasets_: Sequence[str], seeds: Sequence[int],
+        values: Optional[dict] = None, directory: str = store.DIR, quick: bool = False) -> dict:
+    """Runs every (data set, seed) of the knobs ``names`` (:data:`KNOBS`, one
+    stage: the stages before it are fitted once for all of them) not yet in
+    ``directory``'s file; ``values``: {name: candidates} (default: the
+    knobs'). Returns the payload."""
     from experiments import datasets
     from experiments.machine import machine
+    knobs = {name: (KNOBS[name], list((values or {}).get(name) or KNOBS[name].values))
+             for name in names}
+    if len({(k.stage, k.before) for k, _ in knobs.values()}) > 1:
+        raise ValueError(f"knobs of different stages cannot share a fit: {', '.join(names)}; "
+                         f"run them one stage at a time.")
     payload = store.read(NAME, directory) or {"suite": "stage_settings", "stages": {}}
     if payload.get("quick", quick) != quick:
         raise ValueError(f"{store.path(NAME, directory)} holds quick={payload['quick']} runs; "
                          f"use another --out.")
-    part = payload["stages"].setdefault(knob.stage, {"setting": knob.setting, "runs": {},
-                                                     "wall_seconds": 0.0})
-    part["machine"] = machine(load_average_at_start=os.getloadavg()[0])
+    parts = {name: payload["stages"].setdefault(name, {"setting": knob.setting, "runs": {},
+                                                       "wall_seconds": 0.0})
+             for name, (knob, _) in knobs.items()}
+    for part in parts.values():
+        part["machine"] = machine(load_average_at_start=os.getloadavg()[0])
     payload["quick"] = quick
-    start, before = time.time(), part["wall_seconds"]
-    for name in datasets_:
-        todo = [s for s in seeds if _missing(part, name, s, values)]
+    start, before = time.time(), {name: part["wall_seconds"] for name, part in parts.items()}
+    for dataset in datasets_:
+        todo = [s for s in seeds if any(_missing(parts[n], dataset, s, v) for n, (_, v) in knobs.items())]
         if not todo:
             continue
-        data = datasets.DATASETS[name].load(0, quick)
+        data = datasets.DATASETS[dataset].load(0, quick)
         for seed in todo:
-            print(f"[{time.strftime('%H:%M:%S')}] {knob.stage}: {name} / seed {seed} ...", flush=True)
-            record = run_pair(knob, name, seed, values, data, quick)
-            part["runs"].setdefault(name, {})[str(seed)] = record
-            part["wall_seconds"] = before + time.time() - start
-            for value, c in record["candidates"].items():
-                print(f"    {knob.setting} {value}: {_cell(knob, [c])}, {c['seconds']:.1f}s", flush=True)
+            print(f"[{time.strftime('%H:%M:%S')}] {', '.join(k.setting for k, _ in knobs.values())}: "
+                  f"{dataset} / seed {seed} ...", flush=True)
+            records = run_pair(knobs, dataset, seed, data, quick)
+            for name, record in records.items():
+                knob = knobs[name][0]
+                parts[name]["runs"].setdefault(dataset, {})[str(seed)] = record
+                parts[name]["wall_seconds"] = before[name] + time.time() - start
+                for value, c in record["candidates"].items():
+                    print(f"    {knob.setting} {value}: {_cell(knob, [c])}, {c['seconds']:.1f}s",
+                          flush=True)
             store.write(NAME, payload, directory)
     write_section(payload, directory)
     return payload
@@ -203,9 +257,9 @@ def table(knob: Knob, part: dict) -> str:
 TEXT = {"ranking": "Each cell: the ranking stage trained from the same joint and item-item stages "
                    "at that `train.ranking_learning_rate`, mean over the seeds of its best validation "
                    "rating RMSE (early stopping's figure) and of the epochs it ran (patience included).",
-        "item_item": "Each cell: the item-item channel fitted after the same joint stage with that "
-                     "`ease.penalty`, mean over the seeds of the validation NDCG@10 at the share it "
-                     "picked, and of that share (0: the channel off)."}
+        "item_item": "Each cell: the item-item channel fitted by {fit} after the same joint stage "
+                     "with that `{setting}`, mean over the seeds of the validation NDCG@10 at the "
+                     "share it picked, and of that share (0: the channel off)."}
 
 
 def write_section(payload: dict, directory: str) -> str:
@@ -216,7 +270,9 @@ def write_section(payload: dict, directory: str) -> str:
            "`python -m experiments stage_settings --stage STAGE`.", ""]
     for name, part in payload["stages"].items():
         knob = KNOBS[name]
-        out += [f"### `{knob.setting}` ({name} stage)", "", machine_line(part), "", TEXT[name], "",
+        fit = dict(dict(knob.fixed).get("afetler", ())).get("item_item_model", "ease")
+        text = TEXT[knob.stage].format(fit={"ease": "EASE", "ials": "iALS"}[fit], setting=knob.setting)
+        out += [f"### `{knob.setting}` ({knob.stage} stage)", "", machine_line(part), "", text, "",
                 table(knob, part), ""]
     return store.write_text(SECTION, "\n".join(out), directory)
 
@@ -230,8 +286,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             return 2
         print(f"wrote {write_section(payload, args.out)}")
         return 0
-    knob = KNOBS[args.stage]
-    run(knob, args.datasets, args.seeds, args.values or knob.values, args.out, args.quick)
+    values = ({name: [KNOBS[name].cast(v) for v in args.values] for name in args.stage}
+              if args.values else None)
+    run(args.stage, args.datasets, args.seeds, values, args.out, args.quick)
     print(f"wrote {store.path(NAME, args.out)} and {store.path(SECTION, args.out)}")
     return 0
 

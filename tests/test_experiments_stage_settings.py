@@ -48,3 +48,31 @@ def test_a_quick_run_fits_the_stage_at_each_value_from_one_shared_state(tmp_path
         assert candidate["val_ndcg@10"] >= candidate["towers_val_ndcg@10"]
     text = open(tmp_path / "stage_settings.md").read()
     assert "`train.ranking_learning_rate` (ranking stage)" in text and "`ease.penalty`" in text
+    assert "fitted by EASE after the same joint stage" in text
+
+
+def test_each_knob_pins_the_channels_fit_it_is_judged_on():
+    from afetler_tf.config import Config
+    defaults = Config()
+    assert defaults.afetler.item_item_model == "auto"
+    penalty = KNOBS["item_item"].config(defaults, 250.0)
+    assert (penalty.afetler.item_item_model, penalty.ease.penalty) == ("ease", 250.0)
+    factors = KNOBS["ials_factors"]
+    config = factors.config(defaults, factors.cast(32.0))
+    assert (config.afetler.item_item_model, config.ials.factors) == ("ials", 32)
+    assert isinstance(config.ials.factors, int) and KNOBS["ials_alpha"].cast(10) == 10.0
+    assert KNOBS["ranking"].config(defaults, 0.002).afetler.item_item_model == "auto"
+
+
+def test_knobs_of_one_stage_share_one_fit_and_knobs_of_two_stages_are_refused(tmp_path):
+    import pytest
+    assert stage_settings.main(["--stage", "ials_alpha", "ials_factors", "--quick", "--datasets", "taste",
+                                "--seeds", "1", "--values", "1", "4", "--out", str(tmp_path)]) == 0
+    stages = json.load(open(tmp_path / "stage_settings.json"))["stages"]
+    alpha, factors = (stages[name]["runs"]["taste"]["1"] for name in ("ials_alpha", "ials_factors"))
+    assert set(alpha["candidates"]) == {"1.0", "4.0"} and set(factors["candidates"]) == {"1", "4"}
+    assert alpha["before_seconds"] == factors["before_seconds"]  # one joint fit for both
+    text = open(tmp_path / "stage_settings.md").read()
+    assert "### `ials.alpha` (item_item stage)" in text and "fitted by iALS" in text
+    with pytest.raises(ValueError, match="knobs of different stages"):
+        stage_settings.run(["ranking", "ials_alpha"], ["taste"], [1], directory=str(tmp_path), quick=True)
