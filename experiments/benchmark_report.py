@@ -254,7 +254,7 @@ def item_item_line(runs: list) -> str:
                      "fold-in ridge {fold_in_ridge:g})".format(**next(
                          (f["ials"] for f in fits if "ials" in f), {"factors": 0, "regularization": 0,
                                                                     "alpha": 0, "fold_in_ridge": 0}))}
-    fitted_by = "; ".join(f"{named[k]} on {kinds.count(k)} of {len(kinds)}"
+    fitted_by = "; ".join(f"{named[k]} on {kinds.count(k)} of {len(kinds)} seeds"
                           for k in ("ease", "ials") if k in kinds)
     return (f"Item-item channel (fitted after the towers, validation only, {len(fits)} seeds): "
             f"a rank-{fits[0]['rank']} item-item score, fitted by {fitted_by}, added to the "

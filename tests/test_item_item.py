@@ -433,13 +433,13 @@ def test_the_report_line_reads_what_the_runs_recorded():
             {"item_item": dict(fit, share=0.1, **{"val_ndcg@10": {"0.0": 0.20, "0.1": 0.20}})},
             {"item_item": {}}]  # a run without the channel: skipped
     line = benchmark_report.item_item_line(runs)
-    assert "2 seeds" in line and "fitted by EASE (penalty 500) on 2 of 2" in line
+    assert "2 seeds" in line and "fitted by EASE (penalty 500) on 2 of 2 seeds" in line
     assert "s = 0.3, 0.1" in line and "0.1950 with the towers alone, 0.2050 with the channel" in line
     settings = {"factors": 16, "regularization": 10.0, "alpha": 10.0, "fold_in_ridge": 100.0}
     runs[1]["item_item"].update(model="ials", ials=settings)
     line = benchmark_report.item_item_line(runs)
-    assert ("fitted by EASE (penalty 500) on 1 of 2; iALS (16 factors, regularization 10, alpha 10, "
-            "fold-in ridge 100) on 1 of 2, added") in line
+    assert ("fitted by EASE (penalty 500) on 1 of 2 seeds; iALS (16 factors, regularization 10, alpha 10, "
+            "fold-in ridge 100) on 1 of 2 seeds, added") in line
     assert benchmark_report.item_item_line([{}]) == ""
 
 
