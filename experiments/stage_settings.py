@@ -236,15 +236,15 @@ def table(knob: Knob, part: dict) -> str:
     (ranking: best validation rating RMSE and epochs, with the epochs summed over
     the data sets in a last row; item_item: validation NDCG@10 and the share)."""
     runs = {d: s for d, s in part["runs"].items() if not any("skipped" in r for r in s.values())}
-    values = sorted({float(v) for seeds in runs.values() for rec in seeds.values()
-                     for v in rec["candidates"]})
-    lines = [f"| data set (seeds) | " + " | ".join(f"{v:g}" for v in values) + " |",
+    values = sorted({v for seeds in runs.values() for rec in seeds.values()
+                     for v in rec["candidates"]}, key=float)  # as recorded: "16" or "0.001"
+    lines = [f"| data set (seeds) | " + " | ".join(f"{float(v):g}" for v in values) + " |",
              "|---|" + "---|" * len(values)]
     epochs = {v: 0.0 for v in values}
     for dataset, seeds in runs.items():
         cells = []
         for v in values:
-            found = [rec["candidates"][str(v)] for rec in seeds.values() if str(v) in rec["candidates"]]
+            found = [rec["candidates"][v] for rec in seeds.values() if v in rec["candidates"]]
             cells.append(_cell(knob, found) if found else "")
             if found and knob.stage == "ranking":
                 epochs[v] += float(np.mean([c["epochs"] for c in found]))

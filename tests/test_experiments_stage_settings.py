@@ -76,3 +76,11 @@ def test_knobs_of_one_stage_share_one_fit_and_knobs_of_two_stages_are_refused(tm
     assert "### `ials.alpha` (item_item stage)" in text and "fitted by iALS" in text
     with pytest.raises(ValueError, match="knobs of different stages"):
         stage_settings.run(["ranking", "ials_alpha"], ["taste"], [1], directory=str(tmp_path), quick=True)
+
+
+def test_an_integer_settings_table_reads_the_values_as_recorded():
+    part = {"runs": {"taste": {"1": {"candidates": {"16": {"val_ndcg@10": 0.05, "share": 1.0},
+                                                    "32": {"val_ndcg@10": 0.04, "share": 0.5}}}}}}
+    text = stage_settings.table(KNOBS["ials_factors"], part)
+    assert "| data set (seeds) | 16 | 32 |" in text
+    assert "| taste (1) | 0.0500 (share 1.00) | 0.0400 (share 0.50) |" in text
