@@ -57,9 +57,8 @@ DATASETS = ("ml100k-random", "ml100k-temporal", "taste", "popularity", "implicit
 class Knob:
     """A compared setting: the stage it belongs to, its config field, the
     stages fitted once before it, the default candidates, and settings
-    pinned for every candidate (``fixed``: {section: {field: value}}; e.g.
-    which fit of the item-item channel a penalty or an iALS setting is
-    judged on)."""
+    pinned for every candidate (``fixed``, e.g. which fit of the item-item
+    channel a penalty or an iALS setting is judged on)."""
 
     stage: str
     section: str
