@@ -381,6 +381,14 @@ def test_the_channel_is_a_switch_and_the_base_has_none(tiny_data, tiny_split):
     assert base.network.item_item is None
 
 
+def test_a_catalogue_above_the_channels_limit_is_refused_with_the_switch_named(tiny_data, tiny_split,
+                                                                            monkeypatch):
+    monkeypatch.setattr(ease, "MAX_ITEMS", 5)
+    model = build_model(tiny_config())
+    with pytest.raises(ValueError, match="above 5 items switch it off: --set afetler.item_item=false"):
+        model._prepare(tiny_data, tiny_split)
+
+
 def test_the_saved_model_keeps_the_channel(trained, tiny_data, tiny_split, tmp_path):
     model, _ = trained
     model.save(str(tmp_path))

@@ -153,30 +153,28 @@ def fit_item_item(model, data: Dataset, split: Split, verbose: int = 1) -> dict:
     channel.set_prior(popularity_prior(split.train, items) if config.afetler.popularity_prior
                       else np.zeros(len(items)), share=0.0)
     validation_ndcg = training.ValidationNdcg(data, split)  # the split's part once, for every check
+    moment = p_v.T @ p_v / len(p_v)
     fits = {}
     for kind in kinds:
         w, v = channel_factors(kind, x_items, config, channel.rank, config.train.seed)
-        channel.assign(normalised_queries(x_items @ w, v), v, w, p_v.T @ p_v / len(p_v), share=0.0)
-        search = _ShareSearch(model, p_v.shape[1])
-        scores = {}
+        channel.assign(normalised_queries(x_items @ w, v), v, w, moment, share=0.0)
+        fits[kind] = _Fit(w, v, _ShareSearch(model, p_v.shape[1]))
         for share in SHARES:
-            search.share = share
-            scores[share] = validation_ndcg(search)
-        best = max(SHARES, key=lambda s: (round(scores[s], 6), -s))
-        fits[kind] = (w, v, scores, best, search)
-    kind = max(kinds, key=lambda k: (round(fits[k][2][fits[k][3]], 6), -kinds.index(k)))
-    w, v, scores, best, search = fits[kind]
+            fits[kind].search.share = share
+            fits[kind].scores[share] = validation_ndcg(fits[kind].search)
+    kind = max(kinds, key=lambda k: (round(fits[k].best_score, 6), -kinds.index(k)))
+    kept = fits[kind]
     if kind != kinds[-1]:  # the channel holds the last fit: put the kept one back
-        channel.assign(normalised_queries(x_items @ w, v), v, w, p_v.T @ p_v / len(p_v), share=0.0)
-        search = _ShareSearch(model, p_v.shape[1])
+        channel.assign(normalised_queries(x_items @ kept.w, kept.v), kept.v, kept.w, moment, share=0.0)
+    best, scores, search = kept.share, kept.scores, kept.search  # its vectors were cached at its fit
     channel.set_share(best)
     if verbose:
         print(f"item-item channel: {KIND_NAMES[kind]}, rank {channel.rank}, share {best} "
               f"(validation NDCG@10 {scores[0.0]:.4f} towers only -> {scores[best]:.4f}"
-              + "".join(f"; {KIND_NAMES[k]} {fits[k][2][fits[k][3]]:.4f}" for k in kinds if k != kind)
+              + "".join(f"; {KIND_NAMES[k]} {fits[k].best_score:.4f}" for k in kinds if k != kind)
               + ")", flush=True)
     result = {"model": kind, "share": best, "val_ndcg@10": {str(s): v for s, v in scores.items()},
-              "models": {k: fits[k][2][fits[k][3]] for k in kinds},
+              "models": {k: fits[k].best_score for k in kinds},
               "rank": channel.rank, "penalty": config.ease.penalty,
               "ials": dataclasses.asdict(config.ials)}
     if config.afetler.popularity_prior:
@@ -192,6 +190,25 @@ def fit_item_item(model, data: Dataset, split: Split, verbose: int = 1) -> dict:
                   f"{priors[beta]:.4f})", flush=True)
         result.update(prior_share=beta, **{"prior_val_ndcg@10": {str(b): v for b, v in priors.items()}})
     return result
+
+
+@dataclasses.dataclass
+class _Fit:
+    """One candidate fit of the channel: its factors, the share search over its
+    vectors and the validation NDCG@10 of each share."""
+
+    w: np.ndarray
+    v: np.ndarray
+    search: "_ShareSearch"
+    scores: dict = dataclasses.field(default_factory=dict)
+
+    @property
+    def share(self) -> float:  # ties go to the smaller share (0: towers only)
+        return max(self.scores, key=lambda s: (round(self.scores[s], 6), -s))
+
+    @property
+    def best_score(self) -> float:
+        return self.scores[self.share]
 
 
 class _ShareSearch:

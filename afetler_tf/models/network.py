@@ -83,8 +83,9 @@ def build_network(space: FeatureSpace, config: Config, global_mean: float,
                  if acfg.item_item else None)
     if acfg.item_item and len(space.item_ids) > ease.MAX_ITEMS:
         raise ValueError(
-            f"afetler.item_item fits EASE, a dense {len(space.item_ids):,} x {len(space.item_ids):,} "
-            f"inverse; above {ease.MAX_ITEMS:,} items switch it off: --set afetler.item_item=false")
+            f"afetler.item_item fits its item-item model on a dense users x {len(space.item_ids):,} "
+            f"matrix (EASE: a {len(space.item_ids):,} x {len(space.item_ids):,} inverse); above "
+            f"{ease.MAX_ITEMS:,} items switch it off: --set afetler.item_item=false")
     if acfg.negatives == "catalogue":
         check_catalogue_size(len(space.item_ids))
         retrieval = CatalogueSoftmax(space.item_features(space.item_ids), config.retrieval_temperature)
