@@ -11,9 +11,10 @@ G = X^T X, EASE's item-item weights are
 and user u's score for item v is (x_u B)_v: the weights from the items u
 interacted with to v. ``low_rank`` factors B into W V^T (truncated SVD), so
 the score becomes a dot product (x_u W) . V_v, the form a two-tower index
-serves. The cost is one dense inverse of an (items x items) matrix: fine for
-MovieLens-size catalogues (1,682 items: well under a second), refused above
-``MAX_ITEMS``.
+serves. The cost is one dense inverse of an (items x items) matrix (by its
+Cholesky factor; G is symmetric positive definite): fine for MovieLens-size
+catalogues (1,682 items: well under a second), 24 s at 11,000 items on 2
+CPUs, refused above ``MAX_ITEMS``.
 
 Example:
     model = Ease(Config(model="ease"))
@@ -28,6 +29,8 @@ from typing import Sequence
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
+from scipy.linalg import lapack
 
 from afetler_tf import files, training
 from afetler_tf.data.schema import Dataset, Split
@@ -56,10 +59,38 @@ def ease_weights(x: np.ndarray, penalty: float) -> np.ndarray:
     if n > MAX_ITEMS:
         raise ValueError(f"EASE inverts an items x items matrix; {n} items is above {MAX_ITEMS}. "
                          f"Use a smaller catalogue (or switch AFETLER's afetler.item_item off).")
-    p = np.linalg.inv(x.T @ x + penalty * np.eye(n))
-    b = -p / np.diag(p)[None, :]
+    g = gram(x)
+    g[np.diag_indices(n)] += penalty
+    b = _spd_inverse(g)  # P, then B in place (one items x items array at a time)
+    b /= -np.diag(b).copy()[None, :]
     np.fill_diagonal(b, 0.0)
     return b
+
+
+def gram(x: np.ndarray) -> np.ndarray:
+    """G = X^T X (items, items) of the binary matrix ``x``, by a sparse product:
+    its cost follows the interactions, not users x items^2 (a dense product
+    over a 5,000-user, 11,000-item log took 9.9 s, this 2.1 s)."""
+    xs = sparse.csr_matrix(x)
+    return (xs.T @ xs).toarray()
+
+
+def _spd_inverse(a: np.ndarray) -> np.ndarray:
+    """The inverse of the symmetric positive definite ``a`` from its Cholesky
+    factor (LAPACK potrf, potri): the same values as ``np.linalg.inv`` to
+    float64 rounding, in about 40% of its time (an LU inverse ignores the
+    symmetry; docs/decisions.md, 2026-12-01). ``a`` is overwritten."""
+    factor, info = lapack.dpotrf(a, lower=False, overwrite_a=True, clean=False)
+    if info == 0:
+        inverse, info = lapack.dpotri(factor, lower=False, overwrite_c=True)
+    if info != 0:  # G + lambda I with lambda > 0 is positive definite: not a user's error
+        raise np.linalg.LinAlgError(f"EASE's Cholesky inverse failed (LAPACK info {info}).")
+    for start in range(0, len(inverse), 1024):  # the lower triangle from the upper, in blocks
+        stop = start + 1024
+        inverse[start:stop, :start] = inverse[:start, start:stop].T
+        block = inverse[start:stop, start:stop]
+        block[:] = np.triu(block) + np.triu(block, 1).T
+    return inverse
 
 
 def low_rank(b: np.ndarray, rank: int) -> tuple[np.ndarray, np.ndarray]:
@@ -69,7 +100,10 @@ def low_rank(b: np.ndarray, rank: int) -> tuple[np.ndarray, np.ndarray]:
     Below half the spectrum the top singular triplets come from ARPACK's
     Lanczos iteration (``scipy.sparse.linalg.svds``, a fixed start vector:
     the same result every run) instead of the full SVD, whose cost is that of
-    the whole spectrum (docs/decisions.md, 2026-11-30)."""
+    the whole spectrum (docs/decisions.md, 2026-11-30), on a float32 copy of
+    ``b``: each step reads the whole matrix, so half the bytes take half the
+    time; the factors differ from float64's by about 1e-6 of the largest
+    singular value (docs/decisions.md, 2026-12-01)."""
     n = min(b.shape)
     if not 1 <= rank <= n:
         raise ValueError(f"rank must be in [1, {n}], got {rank!r}.")
@@ -77,7 +111,8 @@ def low_rank(b: np.ndarray, rank: int) -> tuple[np.ndarray, np.ndarray]:
         u, s, vt = np.linalg.svd(b)
         return u[:, :rank] * s[:rank], vt[:rank].T
     from scipy.sparse.linalg import svds
-    u, s, vt = svds(b, k=rank, v0=np.full(n, 1.0 / np.sqrt(n)))
+    u, s, vt = svds(b.astype(np.float32), k=rank, v0=np.full(n, 1.0 / np.sqrt(n), np.float32))
+    u, s, vt = (a.astype(np.float64) for a in (u, s, vt))
     order = np.argsort(-s)
     return u[:, order] * s[order], vt[order].T
 

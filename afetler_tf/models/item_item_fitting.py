@@ -242,12 +242,14 @@ class _ShareSearch:
         return self._vectors[key]
 
     def catalogue_scorer(self, item_ids):
-        d = self._d
         v = self._at_share_one("item", item_ids)
         prior = v[:, -1][None, :]  # (1, n): pi_v
+        items = np.ascontiguousarray(v[:, :-1].T)  # (d + k, n): [p_v ‖ v_v], one matmul a batch
 
         def score(user_ids):
-            u = self._at_share_one("user", user_ids)
-            return (u[:, :d] @ v[:, :d].T + self.share * (u[:, d:-1] @ v[:, d:-1].T)
-                    + self.prior_share * prior)
+            u = self._at_share_one("user", user_ids)[:, :-1].copy()  # [p_u / rho ‖ q~_u]
+            u[:, self._d:] *= self.share
+            out = u @ items
+            out += self.prior_share * prior
+            return out
         return score
