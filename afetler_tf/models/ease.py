@@ -13,8 +13,8 @@ interacted with to v. ``low_rank`` factors B into W V^T (truncated SVD), so
 the score becomes a dot product (x_u W) . V_v, the form a two-tower index
 serves. The cost is one dense inverse of an (items x items) matrix (by its
 Cholesky factor; G is symmetric positive definite): fine for MovieLens-size
-catalogues (1,682 items: well under a second), 24 s at 11,000 items on 2
-CPUs, refused above ``MAX_ITEMS``.
+catalogues (1,682 items: well under a second), about half a minute at 11,000
+items on 2 CPUs, refused above ``MAX_ITEMS``.
 
 Example:
     model = Ease(Config(model="ease"))
