@@ -79,8 +79,9 @@ def _spd_inverse(a: np.ndarray) -> np.ndarray:
     """The inverse of the symmetric positive definite ``a`` from its Cholesky
     factor (LAPACK potrf, potri): the same values as ``np.linalg.inv`` to
     float64 rounding, in about 40% of its time (an LU inverse ignores the
-    symmetry; docs/decisions.md, 2026-12-01). ``a`` is overwritten."""
-    factor, info = lapack.dpotrf(a, lower=False, overwrite_a=True, clean=False)
+    symmetry; docs/decisions.md, 2026-12-01). ``a`` is overwritten: LAPACK
+    works on its transpose, the same matrix in Fortran order, without a copy."""
+    factor, info = lapack.dpotrf(a.T, lower=False, overwrite_a=True, clean=False)
     if info == 0:
         inverse, info = lapack.dpotri(factor, lower=False, overwrite_c=True)
     if info != 0:  # G + lambda I with lambda > 0 is positive definite: not a user's error
