@@ -60,6 +60,9 @@ SUITES = {s.name: s for s in (
           "benchmarks/)"),
     Suite("speed", "speed", "training speed vs a plain TFRS two-tower in the same run: two-tower, "
           "AFETLER's stages and whole fit, the streamed path at 1M", "speed.json, speed.md"),
+    Suite("rating_blend", "rating_blend", "AFETLER's rating blended with MF's and DeepFM's, weights "
+          "on validation, test RMSE / MAE (a lead for issue 19, not the model)",
+          "the --json FILE given (nothing in benchmarks/)"),
     Suite("op_profile", "op_profile", "op by op: a served request or an AFETLER training step",
           "nothing (prints the largest ops)"),
     Suite("serving_parity", "serving_parity", "exported index and ranker vs the Python API",
