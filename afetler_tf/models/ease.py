@@ -13,8 +13,8 @@ interacted with to v. ``low_rank`` factors B into W V^T (truncated SVD), so
 the score becomes a dot product (x_u W) . V_v, the form a two-tower index
 serves. The cost is one dense inverse of an (items x items) matrix (by its
 Cholesky factor; G is symmetric positive definite): fine for MovieLens-size
-catalogues (1,682 items: well under a second), about half a minute at 11,000
-items on 2 CPUs, refused above ``MAX_ITEMS``.
+catalogues, the larger part of the fit on a catalogue of ten thousand items
+(docs/decisions.md, 2026-12-01), refused above ``MAX_ITEMS``.
 
 Example:
     model = Ease(Config(model="ease"))
@@ -69,8 +69,7 @@ def ease_weights(x: np.ndarray, penalty: float) -> np.ndarray:
 
 def gram(x: np.ndarray) -> np.ndarray:
     """G = X^T X (items, items) of the binary matrix ``x``, by a sparse product:
-    its cost follows the interactions, not users x items^2 (a dense product
-    over a 5,000-user, 11,000-item log took 9.9 s, this 2.1 s)."""
+    its cost follows the interactions, not users x items^2."""
     xs = sparse.csr_matrix(x)
     return (xs.T @ xs).toarray()
 
@@ -78,8 +77,8 @@ def gram(x: np.ndarray) -> np.ndarray:
 def _spd_inverse(a: np.ndarray) -> np.ndarray:
     """The inverse of the symmetric positive definite ``a`` from its Cholesky
     factor (LAPACK potrf, potri): the same values as ``np.linalg.inv`` to
-    float64 rounding, in about 40% of its time (an LU inverse ignores the
-    symmetry; docs/decisions.md, 2026-12-01). ``a`` is overwritten: LAPACK
+    float64 rounding, in less time (an LU inverse ignores the symmetry;
+    docs/decisions.md, 2026-12-01). ``a`` is overwritten: LAPACK
     works on its transpose, the same matrix in Fortran order, without a copy."""
     factor, info = lapack.dpotrf(a.T, lower=False, overwrite_a=True, clean=False)
     if info == 0:
@@ -102,9 +101,9 @@ def low_rank(b: np.ndarray, rank: int) -> tuple[np.ndarray, np.ndarray]:
     Lanczos iteration (``scipy.sparse.linalg.svds``, a fixed start vector:
     the same result every run) instead of the full SVD, whose cost is that of
     the whole spectrum (docs/decisions.md, 2026-11-30), on a float32 copy of
-    ``b``: each step reads the whole matrix, so half the bytes take half the
-    time; the factors differ from float64's by about 1e-6 of the largest
-    singular value (docs/decisions.md, 2026-12-01)."""
+    ``b``: each step reads the whole matrix, so half the bytes take about half
+    the time, and the factors agree with float64's to float32 precision
+    (docs/decisions.md, 2026-12-01)."""
     n = min(b.shape)
     if not 1 <= rank <= n:
         raise ValueError(f"rank must be in [1, {n}], got {rank!r}.")
