@@ -16,7 +16,6 @@ Data without ratings is refused.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from typing import Optional, Sequence
 
@@ -85,7 +84,9 @@ def table(results: dict) -> str:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     p = argparse.ArgumentParser(prog="python -m experiments rating_blend", description=__doc__.splitlines()[0])
-    p.add_argument("--datasets", nargs="+", default=["ml100k-random"])
+    from experiments.datasets import DATASETS
+    p.add_argument("--datasets", nargs="+", default=["ml100k-random"], choices=sorted(DATASETS),
+                   help="rated data sets of the datasets suite (implicit is refused)")
     p.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
     p.add_argument("--json", help="also write the figures to this file")
     p.add_argument("--verbose", type=int, default=0)
@@ -99,8 +100,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     print(table(results))
     print(f"({time.perf_counter() - start:.0f} s)")
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(results, f, indent=1)
+        from afetler_tf import files
+        files.write_json(args.json, results)  # atomic: a reader sees the old file or the whole new one
     return 0
 
 

@@ -26,3 +26,9 @@ def test_table_means_over_seeds():
     row = lambda r, m: {"test": {"rmse": r, "mae": m}}
     text = rating_blend.table({"ml": {"1": {"afetler": row(0.9, 0.7)}, "2": {"afetler": row(0.8, 0.6)}}})
     assert "| ml | afetler | 1, 2 | 0.8500 | 0.6500 |" in text
+
+
+def test_an_unknown_data_set_is_refused_before_any_fit(capsys):
+    with pytest.raises(SystemExit):
+        rating_blend.main(["--datasets", "no-such-log"])
+    assert "invalid choice: 'no-such-log'" in capsys.readouterr().err
