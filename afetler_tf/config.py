@@ -256,6 +256,13 @@ class AfetlerConfig:
         user_taste: After training, fit the users' taste for content on the
             ranker's residuals (``models.taste``), its share fitted on the
             validation ratings; with a ranking head and rated data only.
+        rating_blend: After the users' taste, train a biased matrix
+            factorisation (``mf``) on the training ratings and blend the
+            ranker's rating with it, c + w_r rating + w_f f(u, v), the weights
+            fitted on the validation ratings and kept only where a
+            cross-fitted validation RMSE says the blend helps
+            (``models.rating_blend``); pairs the factorisation never trained
+            on keep the ranker's rating. With a ranking head and rated data only.
         item_item: Add the item-item channel to the retrieval score: a
             rank-``item_item_rank`` item-item score, its share picked on
             validation NDCG@10 (``models.item_item_fitting``).
@@ -301,6 +308,7 @@ class AfetlerConfig:
     category_alignment_weight: float = 0.1
     ranking_head: bool = True
     user_taste: bool = True
+    rating_blend: bool = True
     item_item: bool = True
     item_item_model: str = "auto"
     item_item_rank: int = 64

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 BASE = {"fusion": False, "mcau": False, "target_attention": False,
         "attention_weight": 0.0, "category_alignment_weight": 0.0,
-        "ranking_head": True, "negative_bank": 0, "negatives": "batch", "item_item": False,
+        "ranking_head": True, "rating_blend": False, "negative_bank": 0, "negatives": "batch", "item_item": False,
         "temperature": None}  # None: tower.temperature
 
 STREAMED = {"mcau": False, "target_attention": False, "attention_weight": 0.0,
@@ -31,6 +31,7 @@ ABLATIONS = {
     "no category alignment": {"category_alignment_weight": 0.0},
     "no ranking head": {"ranking_head": False},
     "no user taste": {"user_taste": False},
+    "no rating blend": {"rating_blend": False},
     "no item-item channel": {"item_item": False},
     "no popularity prior": {"popularity_prior": False},
 }

@@ -68,11 +68,17 @@ def run_one(config: Config, data, label: str) -> dict:
                           if f"gan/{k}" in result.history},
             "user_taste": {k: result.history[f"taste/{k}"] for k in USER_TASTE
                            if f"taste/{k}" in result.history},
+            "rating_blend": {k: result.history[f"blend/{k}"] for k in RATING_BLEND
+                             if f"blend/{k}" in result.history},
             "item_item": result.history.get("item_item", {})}
 
 
 # What the user-taste step records (models.taste.fit_user_taste).
 USER_TASTE = ("taste_scale", "taste_interactions", "val_rmse_without", "val_rmse")
+
+# What the rating blend records (models.rating_blend.fit_rating_blend).
+RATING_BLEND = ("blend_used", "blend_intercept", "blend_ranker", "blend_factor", "blend_interactions",
+                "val_rmse_without", "val_rmse_crossfit", "val_rmse", "factor_epochs")
 
 # What the NewItemGAN stage records about the ranker's cold path (new_items.fit_interaction_scale).
 COLD_PATH = ("interaction_scale", "affinity_scale", "interaction_scale_interactions",

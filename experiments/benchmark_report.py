@@ -7,6 +7,8 @@ assembles them into BENCHMARKS.md.
 
 from __future__ import annotations
 
+import dataclasses
+
 import os
 
 import numpy as np
@@ -238,6 +240,40 @@ def user_taste_line(runs: list) -> str:
             f"kappa_w = {mean('taste_scale'):.2f} fitted on the "
             f"{mean('taste_interactions'):.0f} validation ratings; validation rating RMSE "
             f"{mean('val_rmse_without'):.4f} without it, {mean('val_rmse'):.4f} with it.")
+
+
+def rating_blend_line(runs: list) -> str:
+    """AFETLER's rating blend (models.rating_blend), as its runs recorded it (validation data only)."""
+    blends = [r["rating_blend"] for r in runs if "val_rmse_crossfit" in r.get("rating_blend", {})]
+    if not blends:
+        return ""
+
+    def mean(key):
+        return float(np.mean([b[key] for b in blends]))
+    used = sum(bool(b["blend_used"]) for b in blends)
+    return (f"Rating blend (AFETLER's last fit step, validation only, means over {len(blends)} seeds): "
+            f"a biased MF trained on the ratings ({mean('factor_epochs'):.0f} epochs), blended as "
+            f"{mean('blend_intercept'):.2f} + {mean('blend_ranker'):.2f} * ranker + "
+            f"{mean('blend_factor'):.2f} * MF, weights fitted on the {mean('blend_interactions'):.0f} "
+            f"validation ratings of pairs the MF knows; used on {used} of {len(blends)} seeds "
+            f"(cross-fitted validation RMSE {mean('val_rmse_crossfit'):.4f} against the ranker's "
+            f"{mean('val_rmse_without'):.4f}).")
+
+
+def stale_defaults(runs: list, label: str = "full") -> str:
+    """A line naming the ``afetler`` settings in which the ``label`` runs' configuration
+    differs from today's defaults (settings added since read as absent), or "" if none."""
+    from afetler_tf.config import AfetlerConfig
+    now = dataclasses.asdict(AfetlerConfig())
+    then = [r.get("config", {}).get("afetler", {}) for r in runs if r.get("label") == label]
+    if not then:
+        return ""
+    changed = [f"afetler.{k} ({then[0][k] if k in then[0] else 'absent'} then, {now[k]} now)"
+               for k in now if any(c.get(k, None) != now[k] for c in then)]
+    if not changed:
+        return ""
+    return (f"These runs predate today's defaults: {', '.join(changed)}. Every row lacks what "
+            f"changed; re-run the suite to measure the current model.")
 
 
 def item_item_line(runs: list) -> str:

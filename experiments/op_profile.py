@@ -98,7 +98,7 @@ def gan_ops(seed: int = 1, steps: int = 20) -> dict:
     config = Config().replace(data={"seed": seed}, train={"seed": seed, "epochs": 1})
     data, split = prepare(config, verbose=0)
     model = build_model(config)
-    model.fit(data, split, verbose=0, skip_stages=("ranking", "gan", "taste"))
+    model.fit(data, split, verbose=0, skip_stages=("ranking", "gan", "taste", "rating_blend"))
     train = new_items.gan_frames(model, split, new_items.warm_items(split.train, 1))[0]
     users = sorted(set(train["user_id"].astype(str)))
     items = sorted(set(train["item_id"].astype(str)))

@@ -21,7 +21,8 @@ from experiments import peers_report, store
 from experiments.benchmark_report import (COLD_MODELS, C_COLUMNS, COLD_TEXT, PROTOCOLS, R_COLUMNS,
                                           T_COLUMNS, ablation_table, afetler_targets, chart,
                                           cold_targets, grouped, item_item_line, load_suites,
-                                          machine_line, metric_table, speed_line, user_taste_line)
+                                          machine_line, metric_table, rating_blend_line, speed_line,
+                                          stale_defaults, user_taste_line)
 
 # The sections other suites write as ``benchmarks/<name>.md``, appended in
 # this order, then any other ``*.md`` there alphabetically.
@@ -60,7 +61,8 @@ def suite_section(directory: str, name: str, suite: dict) -> list:
         if any(r.get("from_suite") for r in suite["runs"]):
             out += ["The full model's rows are the seeds suite's AFETLER runs (the same "
                     "configuration and seeds), not run twice.", ""]
-        return out
+        stale = stale_defaults(suite["runs"])
+        return out + ([stale, ""] if stale else [])
     if name == "cold":
         order = [label for label in COLD_MODELS if label in groups]
         groups = {label: groups[label] for label in order + [g for g in groups if g not in order]}
@@ -70,7 +72,8 @@ def suite_section(directory: str, name: str, suite: dict) -> list:
     if name == "seeds":
         out += [afetler_targets(groups), ""]
         for line in (item_item_line(groups.get("afetler", [])),
-                     user_taste_line(groups.get("afetler", []))):
+                     user_taste_line(groups.get("afetler", [])),
+                     rating_blend_line(groups.get("afetler", []))):
             out += [line, ""] if line else []
     if name == "main" and speed_line(groups):
         out += [speed_line(groups), ""]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 # Targets of issue 20, quoted beside the figures they judge.
 EPOCH_TARGET, FIT_TARGET_S, STREAM_TARGET = 2.0, 45.0, 40_000
-STAGE_ORDER = ("joint", "item_item", "ranking", "gan", "taste")  # Afetler.stages' order
+STAGE_ORDER = ("joint", "item_item", "ranking", "gan", "taste", "rating_blend")  # Afetler.stages' order
 
 
 def _in_fit_order(stages: dict) -> list:

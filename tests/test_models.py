@@ -99,7 +99,7 @@ def test_target_attention_trains_in_the_stages_its_setting_names(tiny_data, tiny
 
     config = tiny_config("afetler", target_attention_stage=stage).replace(train={"epochs": 1})
     model = build_model(config)
-    model.fit(tiny_data, tiny_split, verbose=0, skip_stages=("item_item", "ranking", "gan", "taste"))
+    model.fit(tiny_data, tiny_split, verbose=0, skip_stages=("item_item", "ranking", "gan", "taste", "rating_blend"))
     net = model.network
     batch = next(iter(training.make_dataset(model.examples(tiny_split.train, model.sampling_probabilities),
                                             None, 64)))

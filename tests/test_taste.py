@@ -16,9 +16,11 @@ from afetler_tf.models import build_model
 
 
 def tiny_config(**afetler):
+    """The taste alone: the rating blend after it (tests/test_rating_blend.py) is off."""
     return Config(model="afetler").replace(
         train={"epochs": 4, "batch_size": 64, "learning_rate": 0.01, "patience": 4},
-        tower={"embedding_dim": 8, "tower_units": [16, 8], "ranking_units": [16]}, afetler=afetler)
+        tower={"embedding_dim": 8, "tower_units": [16, 8], "ranking_units": [16]},
+        afetler={"rating_blend": False, **afetler})
 
 
 @pytest.fixture(scope="module")

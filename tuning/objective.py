@@ -7,7 +7,7 @@ judged by, no more (the best configuration keeps every stage):
   the towers, against them frozen, and embeds only items without training
   interactions, so it changes neither the towers nor the warm items' scores;
 - for the ``ndcg`` objective, not the ranker's later stages either (the
-  ranking stage on the frozen towers and the users' taste: ``TRIAL_SKIPS``),
+  ranking stage on the frozen towers, the users' taste and the rating blend: ``TRIAL_SKIPS``),
   which change ratings only, and no protocol R (the joint stage trains the
   ranking head with the towers as always).
 
@@ -47,7 +47,7 @@ OBJECTIVES = {
 INNER_VALIDATION = 0.1
 # Stages a trial skips, by objective: the ranker's stages after the joint one
 # leave protocol T as it is (module docstring).
-TRIAL_SKIPS = {"ndcg": ("ranking", "taste"), "rmse": (), "combined": ()}
+TRIAL_SKIPS = {"ndcg": ("ranking", "taste", "rating_blend"), "rmse": (), "combined": ()}
 
 
 def objective(name: str) -> kt.Objective:

@@ -21,11 +21,13 @@ from afetler_tf.config import Config
 from afetler_tf.data import Dataset, HistoryIndex, Split, make_histories, user_histories
 from afetler_tf.features import FeatureSpace
 from afetler_tf.layers.item_item import PRIOR_WEIGHTS
+from afetler_tf.layers.rating_blend import BLEND_WEIGHTS
 from afetler_tf.layers.towers import HISTORY_INDEX
 from afetler_tf.models import cold_path, item_item_fitting, new_items
 from afetler_tf.models.base import Recommender
 from afetler_tf.models.gan import NewItemTower
 from afetler_tf.models.network import FROZEN_CANDIDATE, FROZEN_QUERY, build_network
+from afetler_tf.models.rating_blend import fit_rating_blend
 from afetler_tf.models.taste import fit_user_taste
 from afetler_tf.training.stages import FitContext, Stage, run_stages
 
@@ -85,10 +87,11 @@ class Afetler(Recommender):
     def fit(self, data: Dataset, split: Split, verbose: int = 1, checkpoint_dir=None,
             skip_stages: Sequence[str] = ()) -> dict:
         """Runs :meth:`stages` in order (``afetler_tf.training.stages``); returns their
-        histories, the later ones prefixed ``ranking/``, ``gan/`` and ``taste/``
+        histories, the later ones prefixed ``ranking/``, ``gan/``, ``taste/`` and ``blend/``
         (the item-item channel's under ``item_item``). With ``checkpoint_dir``
         each training stage is resumable per epoch in its own folder
-        (``joint/``, ``ranking/``, ``gan/``; ``training.checkpoints.StageCheckpoint``).
+        (``joint/``, ``ranking/``, ``gan/``, ``rating_blend/``;
+        ``training.checkpoints.StageCheckpoint``).
         ``skip_stages``: stages not to run (their names; for experiments such
         as a tuning trial judged on retrieval only: the model is then not one
         to deploy)."""
@@ -115,7 +118,10 @@ class Afetler(Recommender):
         4. ``gan`` (``gan.enabled``): the NewItemGAN against the frozen towers,
            then the ranker's cold-item path (:meth:`fit_new_item_gan`);
         5. ``taste`` (``afetler.user_taste``, a ranking head, rated data): the
-           users' taste for content on the ranker's residuals (``models.taste``).
+           users' taste for content on the ranker's residuals (``models.taste``);
+        6. ``rating_blend`` (``afetler.rating_blend``, a ranking head, rated
+           data): a biased MF trained on the ratings, blended with the
+           ranker's rating by weights fitted on validation (``models.rating_blend``).
         """
         def rated(context):
             return self.network.ranking_head is not None and context.data.has_ratings
@@ -128,7 +134,9 @@ class Afetler(Recommender):
                                                              train_examples=c.train),
                       when=lambda c: self.config.gan.enabled, prefix="gan/"),
                 Stage("taste", self._fit_taste, prefix="taste/",
-                      when=lambda c: rated(c) and self.config.afetler.user_taste)]
+                      when=lambda c: rated(c) and self.config.afetler.user_taste),
+                Stage("rating_blend", self._fit_rating_blend, prefix="blend/",
+                      when=lambda c: rated(c) and self.network.ranking_head.blend is not None)]
 
     def _fit_joint(self, context: FitContext) -> dict:
         ranking_check = training.ValidationRanking(self, context.data, context.split)
@@ -175,6 +183,16 @@ class Afetler(Recommender):
             print(f"user taste: share {taste['taste_scale']:.2f}, validation rating RMSE "
                   f"{taste['val_rmse_without']:.4f} -> {taste['val_rmse']:.4f}", flush=True)
         return taste
+
+    def _fit_rating_blend(self, context: FitContext) -> dict:
+        blend = fit_rating_blend(self, context.data, context.split, verbose=context.verbose,
+                                 checkpoint_dir=context.stage_dir("rating_blend"))
+        if context.verbose and "val_rmse_crossfit" in blend:
+            weights = ", ".join(f"{blend[key]:.2f}" for key in ("blend_intercept", "blend_ranker", "blend_factor"))
+            print(f"rating blend: {'used' if blend['blend_used'] else 'not used'} (weights {weights}), "
+                  f"validation rating RMSE {blend['val_rmse_without']:.4f} -> "
+                  f"{blend['val_rmse_crossfit']:.4f} cross-fitted", flush=True)
+        return blend
 
     def _serve_whole_log(self, split: Split) -> None:
         """A "none" split is a deployed model's: once fitted, the users'
@@ -400,8 +418,8 @@ class Afetler(Recommender):
             run = os.path.dirname(os.path.normpath(directory))
             missing = sorted({name.split(":")[0] for name in re.findall(r"<tf.Variable '([^']+)'", str(e))})
             count = re.search(r"Found (\d+) Python objects", str(e))
-            if missing and {name.rsplit("/", 1)[-1] for name in missing} <= set(PRIOR_WEIGHTS):
-                missing = []  # written before the popularity prior: it stays off (beta 0), as fitted
+            if missing and {name.rsplit("/", 1)[-1] for name in missing} <= set(PRIOR_WEIGHTS + BLEND_WEIGHTS):
+                missing = []  # written before the popularity prior or the rating blend: off, as fitted
         else:
             missing = []
         if missing:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 import pandas as pd
@@ -92,10 +92,18 @@ class MatrixFactorization(Recommender):
         self.net: MFNet | None = None
         self._vocab: dict = {}
 
-    def fit(self, data: Dataset, split: Split, verbose: int = 1) -> dict:
+    @property
+    def vocabulary(self) -> dict:
+        """What the fit trained on: ``users`` and ``items`` (their ids, the
+        tables' rows 1..n) and ``mean``, the training ratings' mean mu."""
+        return self._vocab
+
+    def fit(self, data: Dataset, split: Split, verbose: int = 1, checkpoint_dir: Optional[str] = None) -> dict:
+        """Trains on ``split.train``, early-stopped on ``split.validation``'s
+        RMSE; with ``checkpoint_dir`` resumable per epoch (not the refit)."""
         cfg = self.config.mf
         train, validation = split.train, split.validation
-        history = self._train(train, validation, cfg.epochs, verbose)
+        history = self._train(train, validation, cfg.epochs, verbose, checkpoint_dir)
         if cfg.refit_full and len(validation):
             epochs = history.get("best_epoch", cfg.epochs)
             if verbose:
@@ -104,7 +112,7 @@ class MatrixFactorization(Recommender):
             history["refit"] = self._train(full, full.iloc[:0], epochs, verbose)
         return history
 
-    def _train(self, train, validation, epochs: int, verbose: int) -> dict:
+    def _train(self, train, validation, epochs: int, verbose: int, checkpoint_dir=None) -> dict:
         cfg = self.config.mf
         training.set_seed(self.config.train.seed)
         users = sorted(set(training.as_strings(train["user_id"])))
@@ -113,7 +121,8 @@ class MatrixFactorization(Recommender):
         train_ds = self._dataset(train, shuffle=True)
         val_ds = self._dataset(validation) if len(validation) else None
         return training.fit_with_early_stopping(
-            self.net, train_ds, val_ds, epochs, cfg.patience, monitor="val_rmse", verbose=verbose)
+            self.net, train_ds, val_ds, epochs, cfg.patience, monitor="val_rmse", verbose=verbose,
+            checkpoint_dir=checkpoint_dir, prefix="mf ")
 
     def _build(self, users: list, items: list, mean: float) -> None:
         cfg = self.config.mf

@@ -27,6 +27,7 @@ from afetler_tf.layers.fusion import AdaptiveFusion
 from afetler_tf.layers.item_item import ItemItemChannel
 from afetler_tf.layers.mcau import MCAU
 from afetler_tf.layers.ranking import RankingHead
+from afetler_tf.layers.rating_blend import RatingBlend
 from afetler_tf.layers.taste import UserTaste
 from afetler_tf.layers.towers import HistoryAttention, Tower
 from afetler_tf.models import ease
@@ -70,12 +71,14 @@ def build_network(space: FeatureSpace, config: Config, global_mean: float,
     target_attention = (_history(space, item_features, config)
                         if with_head and acfg.target_attention else None)
     ranking_head = None
-    if with_head:  # with the fitted extras: the cold-item path (after the GAN) and users' taste
+    if with_head:  # with the fitted extras: the cold-item path (after the GAN), users' taste, the blend
         content = ContentRegression(item_features, len(space.item_ids), name="content_bias")
+        blend = (RatingBlend(len(space.user_ids), len(space.item_ids), config.mf.embedding_dim,
+                             name="rating_blend") if acfg.rating_blend else None)
         ranking_head = RankingHead(space.user_ids, space.item_ids, cfg.ranking_units, global_mean,
                                    cold_items=ColdItemPath(content, len(space.user_ids), name="cold_items"),
                                    taste=UserTaste(len(space.user_ids), content.width, name="taste"),
-                                   name="ranking_head")
+                                   blend=blend, name="ranking_head")
     # Filled in closed form after stage 1 (models.item_item_fitting); neutral until then.
     # Its rank is capped at the number of items (an items x items matrix has no more).
     item_item = (ItemItemChannel(space.user_ids, space.item_ids, min(acfg.item_item_rank, len(space.item_ids)),
