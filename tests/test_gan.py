@@ -134,9 +134,12 @@ def test_new_item_tower_picks_generator_below_min_interactions():
 # AFETLER with its GAN stage, on the planted tiny data set (users like one category each).
 
 def gan_config(**gan):
+    """The GAN and the ranker's cold-item path; the rating blend (warm items only,
+    tests/test_rating_blend.py) is off, so the ranker's terms are read alone."""
     return Config(model="afetler").replace(
         train={"epochs": 15, "batch_size": 64, "learning_rate": 0.01, "patience": 15},
         tower={"embedding_dim": 8, "tower_units": [16, 8], "ranking_units": [16]},
+        afetler={"rating_blend": False},
         gan=dict({"enabled": True, "epochs": 40, "patience": 40, "batch_size": 64, "hidden_units": [32],
                   "embedding_dim": 8, "g_learning_rate": 0.005}, **gan))
 

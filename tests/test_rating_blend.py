@@ -109,6 +109,23 @@ def test_the_fit_trains_mf_and_keeps_the_blend_only_where_cross_fitting_says_so(
     assert layer.factor_user_known.numpy()[0] == 0 and layer.factor_item_known.numpy()[0] == 0
 
 
+def test_too_few_validation_ratings_leave_the_blend_neutral_and_train_no_mf(trained, tiny_data, tiny_split):
+    model, _ = trained
+    layer = model.network.ranking_head.blend
+    saved = [v.numpy() for v in (layer.blend_intercept, layer.blend_ranker, layer.blend_factor)]
+    tables = layer.factor_users.numpy()
+    try:
+        with pytest.warns(UserWarning, match="rating blend is not used"):
+            out = rating_blend.fit_rating_blend(model, tiny_data, tiny_split, min_interactions=10 ** 6)
+        assert out == {"blend_used": False, "blend_interactions": out["blend_interactions"]}
+        assert 0 < out["blend_interactions"] <= len(tiny_split.validation)
+        assert [float(v.numpy()) for v in (layer.blend_intercept, layer.blend_ranker,
+                                           layer.blend_factor)] == [0.0, 1.0, 0.0]
+        np.testing.assert_array_equal(layer.factor_users.numpy(), tables)  # no MF trained
+    finally:
+        layer.set_blend(*saved)
+
+
 def test_forcing_the_blend_changes_ratings_by_the_formula(trained, tiny_split):
     """Scores (the Python API, so also the exported ranker, which calls the same head) follow
     c + w_r r + w_f f for known pairs; an unknown user keeps the ranker's rating."""

@@ -399,7 +399,7 @@ def test_a_trial_trains_what_its_objective_judges_and_the_best_config_keeps_all(
     trial_split = objective.tuning_split(tiny_data, tiny_split)
     ndcg = objective.run_config(Config(), tiny_data, trial_split, objective_name="ndcg")
     combined = objective.run_config(Config(), tiny_data, trial_split, objective_name="combined")
-    assert fits == [("ranking", "taste"), ()] and scored == [("T",), ("R", "T")]
+    assert fits == [("ranking", "taste", "rating_blend"), ()] and scored == [("T",), ("R", "T")]
     assert "val_rmse" not in ndcg and combined["val_combined"] == pytest.approx(0.3 - 0.9)
     assert all(c.gan.enabled is False for c in built) and Config().gan.enabled is True
     assert built[0].replace(gan={"enabled": True}) == Config()  # nothing else changed

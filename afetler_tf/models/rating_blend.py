@@ -22,12 +22,12 @@ cross-fitted RMSE is below the ranker's own. The test split is never read.
 
 from __future__ import annotations
 
-import dataclasses
 import warnings
 from typing import Optional
 
 import numpy as np
 
+from afetler_tf.data.schema import Split
 from afetler_tf.models.mf import MatrixFactorization
 
 
@@ -73,42 +73,52 @@ def fit_rating_blend(model, data, split, verbose: int = 0, checkpoint_dir: Optio
 
     Returns:
         ``blend_used`` (bool), ``blend_intercept``, ``blend_ranker`` and
-        ``blend_factor``: c, w_r, w_f as fitted (even when not used), ``blend_interactions``, ``val_rmse_without``,
-        ``val_rmse_crossfit`` (the blend, each half scored by the other's
-        weights), ``val_rmse`` (the rating the model now gives), ``factor_epochs``;
-        {} without a blend.
+        ``blend_factor``: c, w_r, w_f as fitted (even when not used),
+        ``blend_interactions`` (the validation pairs the MF knows),
+        ``val_rmse_without``, ``val_rmse_crossfit`` (the blend, each half
+        scored by the other's weights), ``val_rmse`` (the rating the model
+        now gives), ``factor_epochs``; with too few validation pairs only
+        the first two, and no MF is trained; {} without a blend.
     """
     head = model.network.ranking_head
     if head is None or head.blend is None:
         return {}
     layer = head.blend
     layer.set_blend(0.0, 1.0, 0.0)  # neutral while fitting: the ranker's own rating
-    rated = dataclasses.replace(split, train=split.train[split.train["rating"].notna()],
-                                validation=split.validation[split.validation["rating"].notna()])
+    # The rated parts of train and validation; the test part is never read (an empty frame).
+    rated = Split(split.kind, split.seed, train=split.train[split.train["rating"].notna()],
+                  validation=split.validation[split.validation["rating"].notna()],
+                  test=split.train.iloc[:0])
+    # The validation pairs the MF will know: user and item rated in training, the item not
+    # taken by the cold-item path. Too few, and there is nothing to fit the weights on.
+    validation = rated.validation
+    user_ids, item_ids = (validation[key].astype(str).to_numpy(object) for key in ("user_id", "item_id"))
+    known = (np.isin(user_ids, rated.train["user_id"].astype(str).unique())
+             & np.isin(item_ids, rated.train["item_id"].astype(str).unique()))
+    item_rows = head.item_lookup(item_ids).numpy()
+    if head.cold_items is not None:
+        known &= ~head.cold_items.routed_items(item_rows).numpy()
+    out = {"blend_used": False, "blend_interactions": int(known.sum())}
+    if known.sum() < min_interactions:
+        warnings.warn(f"Only {int(known.sum())} rated validation interactions of users and items "
+                      f"with training ratings (< {min_interactions}): the rating blend is not used "
+                      f"(no matrix factorisation trained).")
+        return out
+
     factorisation = MatrixFactorization(model.config)
-    mf_history = factorisation.fit(None, rated, verbose=verbose, checkpoint_dir=checkpoint_dir)
+    mf_history = factorisation.fit(data, rated, verbose=verbose, checkpoint_dir=checkpoint_dir)
     users, items = (np.asarray(factorisation.vocabulary[key], object) for key in ("users", "items"))
     p, b_u = factorisation.net.user_table(users)
     q, b_v = factorisation.net.item_table(items)
     layer.set_factorisation(head.user_lookup(users).numpy(), p.numpy(), b_u.numpy(),
                             head.item_lookup(items).numpy(), q.numpy(), b_v.numpy(),
                             factorisation.vocabulary["mean"])
-    out = {"factor_epochs": int(mf_history.get("best_epoch", len(mf_history.get("loss", [])))),
-           "blend_used": False}
-
-    validation = rated.validation
-    user_rows = head.user_lookup(validation["user_id"].astype(str).to_numpy(object)).numpy()
-    item_rows = head.item_lookup(validation["item_id"].astype(str).to_numpy(object)).numpy()
-    known = layer.known(user_rows, item_rows).numpy()
-    if head.cold_items is not None:
-        known &= ~head.cold_items.routed_items(item_rows).numpy()
+    out["factor_epochs"] = int(mf_history.get("best_epoch", len(mf_history.get("loss", []))))
+    user_rows = head.user_lookup(user_ids).numpy()
+    if not np.array_equal(known, known & layer.known(user_rows, item_rows).numpy()):
+        raise AssertionError("rating blend: a validation pair counted as known has no MF row")
     validation = validation[known]
     truth = validation["rating"].to_numpy(np.float64)
-    out["blend_interactions"] = int(len(truth))
-    if len(truth) < min_interactions:
-        warnings.warn(f"Only {len(truth)} rated validation interactions the matrix factorisation "
-                      f"knows (< {min_interactions}): the rating blend is not used.")
-        return out
     rating = model.rate_pairs(model.examples(validation, model.sampling_probabilities))
     factor = layer.factorisation(user_rows[known], item_rows[known]).numpy()
 
