@@ -8,6 +8,7 @@ assembles them into BENCHMARKS.md.
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import os
 
@@ -262,18 +263,22 @@ def rating_blend_line(runs: list) -> str:
 
 def stale_defaults(runs: list, label: str = "full") -> str:
     """A line naming the ``afetler`` settings in which the ``label`` runs' configuration
-    differs from today's defaults (settings added since read as absent), or "" if none."""
+    differs from today's defaults, or "" if none. A setting added since reads, where a
+    run lacks it, as the value that did what the run did
+    (``experiments.datasets_report.ADDED_FIELDS``), else as absent."""
     from afetler_tf.config import AfetlerConfig
+    from experiments.datasets_report import ADDED_FIELDS
+    added = {k.split(".", 1)[1]: v for k, v in ADDED_FIELDS.items() if k.startswith("afetler.")}
     now = dataclasses.asdict(AfetlerConfig())
-    then = [r.get("config", {}).get("afetler", {}) for r in runs if r.get("label") == label]
+    then = [{**added, **r.get("config", {}).get("afetler", {})} for r in runs if r.get("label") == label]
     if not then:
         return ""
-    changed = [f"afetler.{k} ({then[0][k] if k in then[0] else 'absent'} then, {now[k]} now)"
-               for k in now if any(c.get(k, None) != now[k] for c in then)]
+    changed = [f"afetler.{k} ({json.dumps(then[0][k]) if k in then[0] else 'absent'} then, "
+               f"{json.dumps(now[k])} now)" for k in now if any(c.get(k, None) != now[k] for c in then)]
     if not changed:
         return ""
-    return (f"These runs predate today's defaults: {', '.join(changed)}. Every row lacks what "
-            f"changed; re-run the suite to measure the current model.")
+    return (f"These runs predate today's defaults: {', '.join(changed)}. Every row was measured "
+            f"without what changed; re-run the suite to measure the current model.")
 
 
 def item_item_line(runs: list) -> str:

@@ -265,9 +265,20 @@ SECTIONS_READ = {"popularity": ("data",), "mf": ("data", "mf"), "deepfm": ("data
 # Config fields added after runs were recorded, each with the value that does
 # what those runs did: a record without the field ran that way.
 ADDED_FIELDS = {"afetler.target_attention_stage": "joint", "afetler.item_item_model": "ease",
+                "afetler.rating_blend": False,
                 **{f"ials.{name}": value for name, value in
                    (("factors", 16), ("regularization", 10.0), ("alpha", 10.0), ("iterations", 15),
                     ("fold_in_ridge", 100.0))}}
+
+
+def forced_fields(model: str) -> dict:
+    """Settings ``model``'s builder forces whatever its config says (the two-tower
+    is AFETLER built with the base preset and no GAN, models/two_tower.py), as JSON
+    stores them: the recorded and today's config both read them as forced."""
+    if model != "two_tower":
+        return {}
+    from afetler_tf import presets
+    return json.loads(json.dumps({**{f"afetler.{k}": v for k, v in presets.BASE.items()}, "gan.enabled": False}))
 
 
 def changed_defaults(payload: dict) -> list:
@@ -291,8 +302,9 @@ def changed_defaults(payload: dict) -> list:
                 if model == "ials" or not isinstance(record.get("config"), dict):
                     continue
                 was = _flat(json.loads(json.dumps(record["config"])))  # as stored (a fresh run holds tuples)
-                was = {**ADDED_FIELDS, **was}
-                now = _flat(json.loads(model_config(model, dataset, int(seed), quick).to_json()))
+                forced = forced_fields(model)
+                was = {**ADDED_FIELDS, **was, **forced}
+                now = {**_flat(json.loads(model_config(model, dataset, int(seed), quick).to_json())), **forced}
                 read = SECTIONS_READ.get(model)
                 for field in set(was) | set(now):
                     if read is not None and field.split(".")[0] not in (*read, "model"):

@@ -289,3 +289,18 @@ def test_the_header_splits_the_runs_time_between_the_models_and_the_ablation():
                                   "ease": {"1": {"error": "x", "wall_seconds": 999.0}}}}}
     assert datasets_report._run_minutes(payload) == "; the runs themselves: the models' 1.5 min and the ablation's 2.0 min"
     assert datasets_report._run_minutes({"runs": {}}) == ""
+
+
+def test_a_setting_the_two_tower_forces_is_not_a_changed_default():
+    """The two-tower is AFETLER under the base preset: a run recorded before
+    afetler.rating_blend existed ran without a blend, as today's two-tower does
+    (the preset forces it off); AFETLER's own run of that time is named."""
+    def record(model):
+        config = json.loads(datasets.model_config(model, "taste", 1).to_json())
+        config["afetler"].pop("rating_blend")
+        return {"config": config, "metrics": {}}
+    payload = {"runs": {"taste": {"two_tower": {"1": record("two_tower")}}}}
+    assert datasets_report.changed_defaults(payload) == []
+    payload["runs"]["taste"]["afetler"] = {"1": record("afetler")}
+    assert datasets_report.changed_defaults(payload) == [("afetler.rating_blend", "false", "true",
+                                                          ["afetler"], ["taste"])]
