@@ -191,3 +191,18 @@ def test_a_suite_measured_before_a_default_changed_says_so():
     # an added setting reads as what the run did (no blend); one unknown to the table as absent
     assert "afetler.rating_blend (false then, true now)" in line and "fusion" not in line
     assert "afetler.num_heads (absent then, 1 now)" in line
+
+
+def test_the_blends_mf_is_resumable_per_epoch(tiny_data, tiny_split, tmp_path, capsys):
+    """A finished MF stage found in its checkpoint folder is not trained again: its weights
+    come back as they were (a killed fit resumes the rating_blend stage from there)."""
+    from afetler_tf.models.mf import MatrixFactorization
+    config = tiny_config()
+    first = MatrixFactorization(config)
+    first.fit(tiny_data, tiny_split, verbose=1, checkpoint_dir=str(tmp_path / "rating_blend"))
+    again = MatrixFactorization(config)
+    capsys.readouterr()
+    again.fit(tiny_data, tiny_split, verbose=1, checkpoint_dir=str(tmp_path / "rating_blend"))
+    assert "mf stage already finished" in capsys.readouterr().out
+    users = np.asarray(first.vocabulary["users"], object)
+    np.testing.assert_array_equal(first.net.user_table(users)[0].numpy(), again.net.user_table(users)[0].numpy())
