@@ -31,14 +31,16 @@ BLENDS = (("afetler", "mf"), ("afetler", "deepfm"), ("afetler", "mf", "deepfm"))
 
 
 def fit_blend(predictions: dict, ratings: np.ndarray, models: Sequence[str]) -> np.ndarray:
-    """Least-squares weights [intercept, one per model] of ``ratings`` on the models' predictions."""
-    design = np.column_stack([np.ones(len(ratings))] + [predictions[m] for m in models])
-    return np.linalg.lstsq(design, np.asarray(ratings, np.float64), rcond=None)[0]
+    """Least-squares weights [intercept, one per model] of ``ratings`` on the models'
+    predictions (the fit AFETLER's own blend uses, ``models.rating_blend``)."""
+    from afetler_tf.models.rating_blend import least_squares_blend
+    return least_squares_blend(ratings, *(predictions[m] for m in models))
 
 
 def blended(predictions: dict, weights: np.ndarray, models: Sequence[str]) -> np.ndarray:
     """weights[0] + sum_m weights[m] * prediction_m."""
-    return weights[0] + sum(w * np.asarray(predictions[m], np.float64) for w, m in zip(weights[1:], models))
+    from afetler_tf.models.rating_blend import blend
+    return blend(weights, *(predictions[m] for m in models))
 
 
 def errors(prediction: np.ndarray, ratings: np.ndarray, rating_range=(1.0, 5.0)) -> dict:

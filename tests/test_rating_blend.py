@@ -76,7 +76,7 @@ def test_least_squares_and_cross_fitting_by_hand():
     rating = np.array([3.0, 4.0, 2.0, 5.0, 1.0, 3.0])
     factor = np.array([2.0, 4.0, 3.0, 4.0, 2.0, 1.0])
     truth = 0.5 + 0.5 * rating + 0.25 * factor  # exact: the fit recovers it
-    np.testing.assert_allclose(rating_blend.least_squares_blend(rating, factor, truth), [0.5, 0.5, 0.25],
+    np.testing.assert_allclose(rating_blend.least_squares_blend(truth, rating, factor), [0.5, 0.5, 0.25],
                                atol=1e-10)
     np.testing.assert_allclose(rating_blend.blend([0.5, 0.5, 0.25], rating, factor), truth)
     np.testing.assert_allclose(rating_blend.cross_fitted(rating, factor, truth, seed=1), truth, atol=1e-9)
@@ -84,7 +84,7 @@ def test_least_squares_and_cross_fitting_by_hand():
     out = rating_blend.cross_fitted(rating, factor, noisy, seed=1)
     order = np.random.default_rng(1).permutation(6)
     first, second = order[:3], order[3:]  # 3 points, 3 weights: each half is fitted exactly
-    w = rating_blend.least_squares_blend(rating[first], factor[first], noisy[first])
+    w = rating_blend.least_squares_blend(noisy[first], rating[first], factor[first])
     np.testing.assert_allclose(out[second], rating_blend.blend(w, rating[second], factor[second]))
 
 

@@ -31,16 +31,16 @@ from afetler_tf.data.schema import Split
 from afetler_tf.models.mf import MatrixFactorization
 
 
-def least_squares_blend(rating, factor, truth) -> np.ndarray:
-    """[c, w_r, w_f], the least-squares fit of ``truth`` ~ c + w_r rating + w_f factor."""
-    design = np.column_stack([np.ones(len(truth)), np.asarray(rating, np.float64),
-                              np.asarray(factor, np.float64)])
+def least_squares_blend(truth, *parts) -> np.ndarray:
+    """[c, w_1, ..., w_k], the least-squares fit of ``truth`` ~ c + sum_i w_i parts[i]
+    (here the ranker's rating and the MF's: [c, w_r, w_f])."""
+    design = np.column_stack([np.ones(len(truth))] + [np.asarray(p, np.float64) for p in parts])
     return np.linalg.lstsq(design, np.asarray(truth, np.float64), rcond=None)[0]
 
 
-def blend(weights, rating, factor) -> np.ndarray:
-    """c + w_r rating + w_f factor."""
-    return weights[0] + weights[1] * np.asarray(rating, np.float64) + weights[2] * np.asarray(factor, np.float64)
+def blend(weights, *parts) -> np.ndarray:
+    """c + sum_i w_i parts[i], ``weights`` = [c, w_1, ..., w_k]."""
+    return weights[0] + sum(w * np.asarray(p, np.float64) for w, p in zip(weights[1:], parts))
 
 
 def cross_fitted(rating, factor, truth, seed: int) -> np.ndarray:
@@ -51,7 +51,7 @@ def cross_fitted(rating, factor, truth, seed: int) -> np.ndarray:
     out = np.empty(len(truth), np.float64)
     rating, factor, truth = (np.asarray(a, np.float64) for a in (rating, factor, truth))
     for fit_on, score_on in (halves, halves[::-1]):
-        weights = least_squares_blend(rating[fit_on], factor[fit_on], truth[fit_on])
+        weights = least_squares_blend(truth[fit_on], rating[fit_on], factor[fit_on])
         out[score_on] = blend(weights, rating[score_on], factor[score_on])
     return out
 
@@ -126,7 +126,7 @@ def fit_rating_blend(model, data, split, verbose: int = 0, checkpoint_dir: Optio
 
     def rmse(prediction):
         return float(np.sqrt(np.mean((np.clip(prediction, *bounds) - truth) ** 2)))
-    weights = least_squares_blend(rating, factor, truth)
+    weights = least_squares_blend(truth, rating, factor)
     crossfit = rmse(cross_fitted(rating, factor, truth, model.config.train.seed))
     out.update(blend_intercept=float(weights[0]), blend_ranker=float(weights[1]),
                blend_factor=float(weights[2]), val_rmse_without=rmse(rating), val_rmse_crossfit=crossfit)
