@@ -285,9 +285,9 @@ def test_variants_table_averages_each_configuration_over_its_seeds(tmp_path):
     path.write_text("".join(json.dumps(r) + "\n" for r in runs))
     assert variants.main(["--render", "--out", str(path)]) == 0
     table = (tmp_path / "v.md").read_text()
-    assert "| a | 1, 2 | 0.2000 | 0.1000 / 0.3000 | 0.9000 | 0.3000 | – | – / – |" in table
-    assert "| b | 1 | 0.5000 | 0.5000 | – | – | – | – / – |" in table  # runs from before the fitted column
-    assert "| ease | 1 | – | – | – | 0.2500 | – | – / – |" in table  # no early stopping: the fitted figure only
+    assert "| a | 1, 2 | 0.2000 | 0.1000 / 0.3000 | 0.9000 | 0.3000 | – | – | – / – |" in table
+    assert "| b | 1 | 0.5000 | 0.5000 | – | – | – | – | – / – |" in table  # runs from before the fitted column
+    assert "| ease | 1 | – | – | – | 0.2500 | – | – | – / – |" in table  # no early stopping: the fitted figure only
     assert table.index("| a |") < table.index("| b |")  # first-seen order
     assert "| data set |" not in table  # no run on another data set: no second table
 
@@ -297,7 +297,7 @@ def test_variants_table_puts_other_data_sets_in_their_own_table_in_suite_order(t
     def run(label, seed, dataset, ndcg, rmse, joint, ranking):
         return {"label": label, "seed": seed, "dataset": dataset, "best_val_ndcg@10": ndcg,
                 "best_val_rating_mse": rmse ** 2, "fitted_val_ndcg@10": ndcg, "fitted_val_rmse": rmse,
-                "stages": {"joint": {"epochs": joint}, "ranking": {"epochs": ranking}}}
+                "blended_val_rmse": rmse - 0.1, "stages": {"joint": {"epochs": joint}, "ranking": {"epochs": ranking}}}
     runs = [run("L30", 1, "taste", 0.1, 0.9, 4, 3), run("L30", 2, "taste", 0.3, 0.7, 6, 4),
             run("L30", 1, "ml100k-temporal", 0.2, 1.0, 3, 2), run("L30", 1, "ml100k-random", 0.4, 0.8, 5, 9)]
     path = tmp_path / "v.jsonl"
@@ -305,9 +305,19 @@ def test_variants_table_puts_other_data_sets_in_their_own_table_in_suite_order(t
     assert variants.main(["--render", "--out", str(path)]) == 0
     table = (tmp_path / "v.md").read_text()
     first, second = table.split("| data set |")
-    assert "| L30 | 1 | 0.4000 | 0.4000 | 0.6400 | 0.4000 | 0.8000 | 5.0 / 9.0 |" in first  # ML-100k random
-    assert "| taste | L30 | 1, 2 | 0.2000 | 0.1000 / 0.3000 | 0.6500 | 0.2000 | 0.8000 | 5.0 / 3.5 |" in second
+    assert "| L30 | 1 | 0.4000 | 0.4000 | 0.6400 | 0.4000 | 0.8000 | 0.7000 | 5.0 / 9.0 |" in first  # ML-100k random
+    assert "| taste | L30 | 1, 2 | 0.2000 | 0.1000 / 0.3000 | 0.6500 | 0.2000 | 0.8000 | 0.7000 | 5.0 / 3.5 |" in second
     assert second.index("| ml100k-temporal |") < second.index("| taste |")  # the suite's order
+
+
+def test_variants_served_rmse_is_the_blends_cross_fitted_figure_where_the_blend_is_kept():
+    from experiments import variants
+    kept = {"taste/val_rmse": 0.93, "blend/blend_used": True, "blend/val_rmse_crossfit": 0.91,
+            "blend/val_rmse": 0.90}
+    assert variants.blended_rmse(kept) == 0.91  # not the in-sample 0.90
+    assert variants.blended_rmse(dict(kept, **{"blend/blend_used": False})) == 0.93
+    assert variants.blended_rmse({"taste/val_rmse": 0.95}) == 0.95  # no blend stage
+    assert variants.blended_rmse({}) is None
 
 
 def test_variants_config_takes_a_suite_data_sets_source_and_split():
