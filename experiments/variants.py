@@ -61,8 +61,9 @@ model without early stopping such as EASE its only figure), "fitted RMSE"
 the validation rating RMSE of the whole fitted ranker (after the users'
 taste), "served val RMSE" that of the rating the model serves (with the
 rating blend kept, its cross-fitted validation RMSE: weights fitted on one
-half of the validation pairs, scored on the other), "epochs" the joint / ranking stages' epochs (mean). Rows on another
-data set than MovieLens-100k random (`--dataset`, the datasets suite's data
+half of the validation pairs, scored on the other), "epochs" the joint /
+ranking stages' epochs (mean). Rows on another data set than MovieLens-100k
+random (`--dataset`, the datasets suite's data
 sets) name it. The test split is never scored here.
 Regenerate a row with `python -m experiments variants --label ... --seeds 1 2
 --set ...` (each run's overrides are in `benchmarks/variants.jsonl`), then
