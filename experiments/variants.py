@@ -59,12 +59,12 @@ stage's best validation rating MSE; "fitted" is the validation NDCG@10 of
 the whole fitted model (for AFETLER after its item-item channel, for a
 model without early stopping such as EASE its only figure), "fitted RMSE"
 the validation rating RMSE of the whole fitted ranker (after the users'
-taste), "served val RMSE" that of the rating the model serves (with the
-rating blend kept, its cross-fitted validation RMSE: weights fitted on one
-half of the validation pairs, scored on the other), "epochs" the joint /
-ranking stages' epochs (mean). Rows on another data set than MovieLens-100k
-random (`--dataset`, the datasets suite's data
-sets) name it. The test split is never scored here.
+taste), "served val RMSE" that of the rating the model serves on the
+validation pairs the rating blend applies to (user and item with training
+ratings; with the blend kept, cross-fitted: weights fitted on one half of
+those pairs, scored on the other), "epochs" the joint / ranking stages'
+epochs (mean). Rows on another data set than MovieLens-100k random
+(`--dataset`, the datasets suite's data sets) name it. The test split is never scored here.
 Regenerate a row with `python -m experiments variants --label ... --seeds 1 2
 --set ...` (each run's overrides are in `benchmarks/variants.jsonl`), then
 `--render`. The runs shared 2 CPUs two to four at a time.
@@ -160,7 +160,7 @@ def run_variant(label: str, model: str, seed: int, overrides: Sequence[str],
     return {"label": label, "model": model, "seed": seed, "overrides": list(overrides),
             **({"dataset": dataset} if dataset is not None else {}),
             "fitted_val_rmse": history.get("taste/val_rmse"),
-            "blended_val_rmse": blended_rmse(history),
+            "served_val_rmse": served_rmse(history),
             "stages": stage_epochs(history),
             "stage_seconds": history.get("stage_seconds", {}),
             "retrieval_temperature": config.retrieval_temperature,
@@ -173,13 +173,19 @@ def run_variant(label: str, model: str, seed: int, overrides: Sequence[str],
             "seconds": seconds, **({"prior_val_ndcg@10": prior} if prior else {})}
 
 
-def blended_rmse(history: dict) -> Optional[float]:
-    """The validation RMSE of the rating the model serves: with the rating
-    blend kept, its cross-fitted figure (weights fitted on one half of the
-    validation pairs, scored on the other); otherwise the ranker's own
-    (``taste/val_rmse``). None where the fit recorded neither."""
+def served_rmse(history: dict) -> Optional[float]:
+    """The validation RMSE of the rating the model serves, over the pairs the
+    rating blend applies to (user and item with training ratings, so a fit
+    that keeps the blend and one that does not are scored on the same
+    pairs): with the blend kept its cross-fitted figure (weights fitted on
+    one half of those pairs, scored on the other), otherwise the ranker's
+    own on them. Without weights fitted (no blend stage, or too few such
+    pairs) the ranker's over every validation rating (``taste/val_rmse``);
+    None where the fit recorded none of these."""
     if history.get("blend/blend_used"):
         return history.get("blend/val_rmse_crossfit")
+    if "blend/val_rmse_without" in history:
+        return history["blend/val_rmse_without"]
     return history.get("taste/val_rmse")
 
 
@@ -240,7 +246,7 @@ def _row(names: list, rows: Sequence[dict]) -> str:
              _mean([r["best_val_rating_mse"] for r in rows]),
              _mean([r.get("fitted_val_ndcg@10") for r in rows]),
              _mean([r.get("fitted_val_rmse") for r in rows]),
-             _mean([r.get("blended_val_rmse") for r in rows]), _epochs(rows)]
+             _mean([r.get("served_val_rmse") for r in rows]), _epochs(rows)]
     return "| " + " | ".join(names) + f" | {seeds} | " + " | ".join(cells) + " |"
 
 

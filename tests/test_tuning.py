@@ -297,7 +297,7 @@ def test_variants_table_puts_other_data_sets_in_their_own_table_in_suite_order(t
     def run(label, seed, dataset, ndcg, rmse, joint, ranking):
         return {"label": label, "seed": seed, "dataset": dataset, "best_val_ndcg@10": ndcg,
                 "best_val_rating_mse": rmse ** 2, "fitted_val_ndcg@10": ndcg, "fitted_val_rmse": rmse,
-                "blended_val_rmse": rmse - 0.1, "stages": {"joint": {"epochs": joint}, "ranking": {"epochs": ranking}}}
+                "served_val_rmse": rmse - 0.1, "stages": {"joint": {"epochs": joint}, "ranking": {"epochs": ranking}}}
     runs = [run("L30", 1, "taste", 0.1, 0.9, 4, 3), run("L30", 2, "taste", 0.3, 0.7, 6, 4),
             run("L30", 1, "ml100k-temporal", 0.2, 1.0, 3, 2), run("L30", 1, "ml100k-random", 0.4, 0.8, 5, 9)]
     path = tmp_path / "v.jsonl"
@@ -313,11 +313,14 @@ def test_variants_table_puts_other_data_sets_in_their_own_table_in_suite_order(t
 def test_variants_served_rmse_is_the_blends_cross_fitted_figure_where_the_blend_is_kept():
     from experiments import variants
     kept = {"taste/val_rmse": 0.93, "blend/blend_used": True, "blend/val_rmse_crossfit": 0.91,
-            "blend/val_rmse": 0.90}
-    assert variants.blended_rmse(kept) == 0.91  # not the in-sample 0.90
-    assert variants.blended_rmse(dict(kept, **{"blend/blend_used": False})) == 0.93
-    assert variants.blended_rmse({"taste/val_rmse": 0.95}) == 0.95  # no blend stage
-    assert variants.blended_rmse({}) is None
+            "blend/val_rmse": 0.90, "blend/val_rmse_without": 0.92}
+    assert variants.served_rmse(kept) == 0.91  # not the in-sample 0.90
+    # Not kept: the ranker on the same pairs the blend was judged on, not on every rating.
+    assert variants.served_rmse(dict(kept, **{"blend/blend_used": False})) == 0.92
+    too_few = {"taste/val_rmse": 0.94, "blend/blend_used": False, "blend/blend_interactions": 3}
+    assert variants.served_rmse(too_few) == 0.94
+    assert variants.served_rmse({"taste/val_rmse": 0.95}) == 0.95  # no blend stage
+    assert variants.served_rmse({}) is None
 
 
 def test_variants_config_takes_a_suite_data_sets_source_and_split():
