@@ -50,7 +50,7 @@ RANGES: dict[str, dict[str, Rule]] = {
                "epochs": _AT_LEAST_1, "patience": _AT_LEAST_0},
     "ease": {"penalty": _POSITIVE},
     "ials": {"factors": _AT_LEAST_1, "regularization": _POSITIVE, "alpha": _AT_LEAST_0,
-             "iterations": _AT_LEAST_1, "fold_in_ridge": _POSITIVE},
+             "iterations": _AT_LEAST_1, "fold_in_ridge": _POSITIVE, "cg_steps": _AT_LEAST_1},
     "tower": {"embedding_dim": _AT_LEAST_1, "tower_units": _LAYERS, "ranking_units": _UNITS,
               "rating_weight": _AT_LEAST_0, "temperature": _POSITIVE},
     "afetler": {"mimic_weight": _AT_LEAST_0, "num_heads": _AT_LEAST_1, "attention_units": _AT_LEAST_1,

@@ -268,7 +268,8 @@ ADDED_FIELDS = {"afetler.target_attention_stage": "joint", "afetler.item_item_mo
                 "afetler.rating_blend": False,
                 **{f"ials.{name}": value for name, value in
                    (("factors", 16), ("regularization", 10.0), ("alpha", 10.0), ("iterations", 15),
-                    ("fold_in_ridge", 100.0))}}
+                    ("fold_in_ridge", 100.0),
+                    ("cg_steps", None))}}  # cg_steps: before 2026-12-02 each step solved exactly
 
 
 def forced_fields(model: str) -> dict:

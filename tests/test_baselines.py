@@ -158,3 +158,21 @@ def test_mf_refit_on_train_and_validation_keeps_the_chosen_epochs(planted):
     history = model.fit(data, split, verbose=0)
     assert len(history["refit"]["loss"]) == history["best_epoch"]
     assert set(split.validation["user_id"]) <= set(model.net.user_lookup.get_vocabulary())
+
+
+def test_mf_steps_per_execution_changes_no_update(planted, monkeypatch):
+    """Several train steps per call (training.SMALL_MODEL_STEPS_PER_EXECUTION) only save
+    Python calls: one step per call gives the same history and tables."""
+    from afetler_tf import training
+    data, split = planted
+    cfg = _config("mf").replace(mf={"epochs": 3, "patience": 3, "batch_size": 64})
+    fitted = []
+    for steps in (1, 7):  # 7 does not divide an epoch's steps: the last call runs fewer
+        monkeypatch.setattr(training, "SMALL_MODEL_STEPS_PER_EXECUTION", steps)
+        model = MatrixFactorization(cfg)
+        fitted.append((model.fit(data, split, verbose=0), model.net.get_weights()))
+        assert int(model.net._steps_per_execution.numpy()) == steps
+    (one, one_weights), (several, several_weights) = fitted
+    np.testing.assert_allclose(several["val_rmse"], one["val_rmse"], rtol=1e-5)
+    for a, b in zip(one_weights, several_weights):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)

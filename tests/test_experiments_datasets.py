@@ -275,9 +275,11 @@ def test_report_names_rows_run_with_an_earlier_default():
     payload["runs"]["taste"]["afetler"]["1"]["config"]["afetler"]["target_attention_stage"] = "ranking"
     assert "`afetler.target_attention_stage` \"ranking\"" in datasets_report._changed_line(payload)
     payload["runs"]["taste"]["afetler"]["1"]["config"]["afetler"]["target_attention_stage"] = "joint"
-    # A run before the iALS fit of the item-item channel: no ials section, EASE only.
+    # A run before the iALS fit of the item-item channel: no ials section; it reads as the
+    # first iALS settings, whose steps were solved exactly (before ials.cg_steps).
     payload["runs"]["taste"]["afetler"]["1"]["config"].pop("ials")
-    assert datasets_report.changed_defaults(payload) == []
+    assert datasets_report.changed_defaults(payload) == [("ials.cg_steps", "null", "3", ["afetler"], ["taste"])]
+    assert "`ials.cg_steps` null (today 3)" in datasets_report._changed_line(payload)
     payload["runs"]["taste"]["afetler"]["1"]["config"]["afetler"].pop("item_item_model")
     assert ("`afetler.item_item_model` \"ease\" (today \"auto\")"
             in datasets_report._changed_line(payload))

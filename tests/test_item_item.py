@@ -80,16 +80,21 @@ def _ials_objective(p, x, y, regularization, alpha):
 
 def test_an_ials_step_solves_each_users_weighted_ridge_by_hand():
     """x_u = (Y^T C_u Y + lambda I)^-1 Y^T C_u p_u with C_u = diag(1 + alpha p_u): the
-    textbook dense form, per user, against the sparse batched step."""
+    textbook dense form, per user, against the sparse batched conjugate-gradient step,
+    which solves a k = 2 system exactly in 2 steps from any start and leaves the
+    solution where it is; 1 step from zero is not yet there."""
     from scipy import sparse
     rng = np.random.default_rng(0)
     y = rng.normal(size=(3, 2))
     lam, alpha = 0.7, 4.0
-    x = ials._solve(sparse.csr_matrix(X), y, lam, alpha)
-    for u, p_u in enumerate(X):
-        c_u = np.diag(1.0 + alpha * p_u)
-        expected = np.linalg.solve(y.T @ c_u @ y + lam * np.eye(2), y.T @ c_u @ p_u)
-        np.testing.assert_allclose(x[u], expected, atol=1e-12)
+    expected = np.stack([np.linalg.solve(y.T @ np.diag(1.0 + alpha * p_u) @ y + lam * np.eye(2),
+                                         y.T @ np.diag(1.0 + alpha * p_u) @ p_u) for p_u in X])
+    pairs = sparse.csr_matrix(X)
+    for start in (np.zeros((4, 2)), rng.normal(size=(4, 2))):
+        np.testing.assert_allclose(ials._cg_step(pairs, start, y, lam, alpha, 2), expected, atol=1e-10)
+    np.testing.assert_allclose(ials._cg_step(pairs, expected, y, lam, alpha, 3), expected, atol=1e-10)
+    one = ials._cg_step(pairs, np.zeros((4, 2)), y, lam, alpha, 1)
+    assert np.abs(one - expected)[X.sum(axis=1) > 0].max() > 1e-3
 
 
 def test_ials_steps_lower_the_objective_and_repeats_count_once():
@@ -111,8 +116,10 @@ def test_ials_steps_lower_the_objective_and_repeats_count_once():
 def test_ials_refuses_bad_settings_and_pairs_outside_the_matrix():
     with pytest.raises(ValueError, match="regularization > 0"):
         ials.als_factors([0], [0], (1, 1), 2, 0.0, 1.0, 1)
-    with pytest.raises(ValueError, match="factors and iterations > 0"):
+    with pytest.raises(ValueError, match="factors, iterations and cg_steps > 0"):
         ials.als_factors([0], [0], (1, 1), 0, 1.0, 1.0, 1)
+    with pytest.raises(ValueError, match="factors, iterations and cg_steps > 0"):
+        ials.als_factors([0], [0], (1, 1), 2, 1.0, 1.0, 1, cg_steps=0)
     with pytest.raises(ValueError, match="must lie in a 1 x 1 matrix"):
         ials.als_factors([0], [1], (1, 1), 2, 1.0, 1.0, 1)
     with pytest.raises(ValueError, match="ridge must be > 0"):

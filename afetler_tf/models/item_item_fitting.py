@@ -124,7 +124,7 @@ def channel_factors(kind: str, x_items: np.ndarray, config, rank: int,
     settings = config.ials
     rows, cols = np.nonzero(x_items)
     _, y = ials.als_factors(rows, cols, x_items.shape, min(settings.factors, rank), settings.regularization,
-                            settings.alpha, settings.iterations, seed)
+                            settings.alpha, settings.iterations, seed, settings.cg_steps)
     w = ials.linear_fold_in(y, settings.fold_in_ridge)
     pad = ((0, 0), (0, rank - y.shape[1]))
     return np.pad(w, pad), np.pad(y, pad)

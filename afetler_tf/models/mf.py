@@ -129,7 +129,8 @@ class MatrixFactorization(Recommender):
         self._vocab = {"users": users, "items": items, "mean": mean}
         self.net = MFNet(users, items, mean, cfg)
         self.net.compile(optimizer=tf.keras.optimizers.Adam(cfg.learning_rate), loss="mse",
-                         metrics=[tf.keras.metrics.RootMeanSquaredError(name="rmse")])
+                         metrics=[tf.keras.metrics.RootMeanSquaredError(name="rmse")],
+                         steps_per_execution=training.SMALL_MODEL_STEPS_PER_EXECUTION)
 
     def _dataset(self, frame, shuffle: bool = False) -> tf.data.Dataset:
         features = {"user_id": training.as_strings(frame["user_id"]),

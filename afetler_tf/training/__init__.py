@@ -16,12 +16,12 @@ The names the models use are importable from here.
 
 from afetler_tf.training.compiled import Compiled, batched, predict_batched, signature_of, with_autograph
 from afetler_tf.training.examples import as_strings, make_dataset, pair_examples, ratings, sampling_probabilities
-from afetler_tf.training.loop import (EpochLog, collector_skips_what_exists, create_optimizer_slots, fit_model,
-                                     fit_with_early_stopping, set_seed)
+from afetler_tf.training.loop import (SMALL_MODEL_STEPS_PER_EXECUTION, EpochLog, collector_skips_what_exists,
+                                     create_optimizer_slots, fit_model, fit_with_early_stopping, set_seed)
 from afetler_tf.training.validation import ValidationNdcg, ValidationRanking, validation_ndcg, validation_split
 
-__all__ = ["Compiled", "EpochLog", "ValidationNdcg", "ValidationRanking", "as_strings", "batched",
-           "collector_skips_what_exists", "create_optimizer_slots",
+__all__ = ["SMALL_MODEL_STEPS_PER_EXECUTION", "Compiled", "EpochLog", "ValidationNdcg", "ValidationRanking",
+           "as_strings", "batched", "collector_skips_what_exists", "create_optimizer_slots",
            "fit_model", "fit_with_early_stopping", "make_dataset", "pair_examples", "predict_batched", "ratings",
            "sampling_probabilities", "set_seed", "signature_of", "validation_ndcg", "validation_split",
            "with_autograph"]
