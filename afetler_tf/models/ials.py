@@ -21,8 +21,8 @@ conjugate gradient from the previous factors instead of solving exactly, for
 every row at once: a product with the system matrix is x (Y^T Y + lambda I)
 plus alpha times one sparse product of the pairs' dot products y_i . x_u with
 Y, so a step costs O(cg_steps nnz k + rows k^2) instead of an exact solve's
-O(nnz k^2 + rows k^3) (at k = 64 on MovieLens-100k, 1.7 s against 9.5 s for
-15 alternating steps, the objective within 0.02%: docs/decisions.md, 2026-12-02).
+O(nnz k^2 + rows k^3), for the same objective up to the solver's rounding
+(measured: docs/decisions.md, 2026-12-02, "iALS by conjugate gradient").
 
 :func:`linear_fold_in` turns Y into the channel's history weights: a user's
 factors from their history x_u alone, without the per-user confidence term,

@@ -23,10 +23,10 @@ from afetler_tf.training.optimizers import make_optimizer
 
 
 # Train steps one call of a small model's train function runs (``compile(steps_per_execution=)``):
-# the MF (its own fit and the rating blend's) takes batches of 256, and a step of about 2 ms is
-# mostly the per-call overhead; the updates and the epochs' figures are the same. Not for the
-# towers' stages: there it changed the dropout draws and saved nothing (docs/decisions.md,
-# 2026-12-02, "Fewer Python calls for the MF's small steps").
+# the MF (its own fit and the rating blend's) takes small batches, and its short step is mostly
+# the per-call overhead; the updates and the epochs' figures are the same. Not for the towers'
+# stages: there it changed the dropout draws and saved nothing (docs/decisions.md, 2026-12-02,
+# "Fewer Python calls for the MF's small steps").
 SMALL_MODEL_STEPS_PER_EXECUTION = 64
 
 
