@@ -195,10 +195,21 @@ STAGE_LOSSES = (("joint", "", "loss"), ("ranking", "ranking/", "ranking/loss"),
 
 
 def stage_epochs(history: dict) -> dict:
-    """Per early-stopped training stage of a fit's history: epochs run and the best epoch
-    (evidence for the stages' patience; a model without stages: {})."""
-    return {stage: {"epochs": len(history[key]), "best_epoch": history.get(prefix + "best_epoch")}
-            for stage, prefix, key in STAGE_LOSSES if isinstance(history.get(key), list)}
+    """Per early-stopped training stage of a fit's history: epochs run, the best epoch and,
+    where the stage stopped on a validation figure, its per-epoch curve, ``monitor`` and
+    ``curve`` (evidence for the stages' patience: a smaller patience stops at the same
+    epoch when no run of that many epochs without improvement precedes the best; a
+    model without stages: {})."""
+    out = {}
+    for stage, prefix, key in STAGE_LOSSES:
+        if not isinstance(history.get(key), list):
+            continue
+        out[stage] = {"epochs": len(history[key]), "best_epoch": history.get(prefix + "best_epoch")}
+        best = [k for k in history if k.startswith(prefix + "best_val_")]
+        monitor = best[0][len(prefix + "best_"):] if best else None
+        if monitor and isinstance(history.get(prefix + monitor), list):
+            out[stage].update(monitor=monitor, curve=[float(v) for v in history[prefix + monitor]])
+    return out
 
 
 def _run_ials(config, data, quick: bool, verbose: int) -> dict:

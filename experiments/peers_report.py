@@ -39,16 +39,15 @@ epochs, batch 128, lr 0.001) and of its movielens benchmark notebook (k 100,
 encoder [200], batch 1024). The AFETLER and afetler_tf EASE rows are the seeds
 suite's runs, read from `seeds.json`, not refitted. "fit s" is the whole fit:
 for a tuned peer every candidate's fit and validation scoring plus the refit;
-the final fit alone is in the settings table. Timings are on one core of a shared
-2-CPU machine (the seeds suite's AFETLER fits used both).
+the final fit alone is in the settings table. Seconds are the machine's above
+(compare them with the seeds suite's only where both name the same machine).
 
 Grids: WMF's and iALS's were widened after earlier runs chose grid edges on
 validation (the history is in `experiments/cornac_peers.py` and
-`experiments/peers.py`); the file holds the last grids' runs, and the suite wall
-time counts the replaced runs too. On the last grids WMF still chose its largest
-k (400) on seeds 2-3 and iALS its largest factors (128) on seed 1 and 50
-iterations on seeds 2-3; the step to that edge from the value before it gains
-at most 0.004 validation NDCG@10 (WMF, k 200 -> 400) and 0.0012 (iALS)."""
+`experiments/peers.py`). On these grids WMF still chose its largest k (400) on
+seeds 2-3 and iALS its largest factors (128) on seed 1 and 50 iterations on
+seeds 2-3; the step to that edge from the value before it gains at most 0.004
+validation NDCG@10 (WMF, k 200 -> 400) and 0.0012 (iALS)."""
 
 
 def _seed_runs(directory: str) -> dict:

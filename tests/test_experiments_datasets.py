@@ -238,6 +238,21 @@ def test_stage_epochs_of_a_history():
     assert datasets.stage_epochs({"loss": [1.0]}) == {"joint": {"epochs": 1, "best_epoch": None}}
 
 
+def test_stage_epochs_keep_each_stopping_curve():
+    history = {"loss": [3, 2, 2.5], "val_ndcg@10": [0.1, 0.3, 0.2], "best_epoch": 2,
+               "best_val_ndcg@10": 0.3, "ranking/loss": [1, 0.9], "ranking/val_rating_loss": [0.8, 0.7],
+               "ranking/best_epoch": 2, "ranking/best_val_rating_loss": 0.7,
+               "gan/d_loss": [1, 1], "gan/val_retrieval_loss": [7, 8], "gan/best_epoch": 1,
+               "gan/best_val_retrieval_loss": 7}
+    stages = datasets.stage_epochs(history)
+    assert stages["joint"] == {"epochs": 3, "best_epoch": 2, "monitor": "val_ndcg@10",
+                               "curve": [0.1, 0.3, 0.2]}
+    assert stages["ranking"]["monitor"] == "val_rating_loss"
+    assert stages["ranking"]["curve"] == [0.8, 0.7]
+    assert stages["gan"] == {"epochs": 2, "best_epoch": 1, "monitor": "val_retrieval_loss",
+                             "curve": [7.0, 8.0]}
+
+
 def test_report_names_rows_run_with_an_earlier_default():
     def record(model, dataset, seed, **change):
         config = json.loads(datasets.model_config(model, dataset, seed).to_json())
