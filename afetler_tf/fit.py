@@ -19,6 +19,7 @@ import time
 from typing import Optional, Sequence
 
 from afetler_tf.config import MODELS, SPLITS, Config, parse_setting
+from afetler_tf.presets import USER_PRESETS
 from afetler_tf.runs.folder import RunDirError, RunFolder, RunLockedError
 from afetler_tf.training.distribute import STRATEGIES
 
@@ -39,6 +40,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                    help="maximum epochs of the chosen model (train.epochs; mf: mf.epochs; deepfm: "
                         "deepfm.epochs); refused for models fitted in one pass")
     p.add_argument("--out", help="run directory (default: runs/<model>-<split>-<seed>)")
+    p.add_argument("--preset", choices=sorted(USER_PRESETS),
+                   help="a named set of AFETLER's switches, applied before --set: 'fast' (a shorter "
+                        "fit: the in-batch softmax, the target attention trained in the ranking "
+                        "stage; docs/model.md, 'Faster fits')")
     p.add_argument("--relevant", choices=("all", "liked"), default="all",
                    help="protocol T relevance: every test item, or those rated >= 4")
     p.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
@@ -66,7 +71,7 @@ EPOCHS_SECTION = {"afetler": "train", "two_tower": "train", "content_tower": "tr
 
 
 def resolve_config(args: argparse.Namespace) -> Config:
-    """Config file, then flags, then --set overrides (later wins).
+    """Config file, then flags (--preset among them), then --set overrides (later wins).
 
     Raises:
         ValueError: a flag or value is invalid (checked here, before any data is read).
@@ -89,6 +94,11 @@ def resolve_config(args: argparse.Namespace) -> Config:
                              f"epochs; drop --epochs (models trained by epochs: "
                              f"{', '.join(EPOCHS_SECTION)}).")
         raw[section]["epochs"] = args.epochs
+    if args.preset:
+        if raw["model"] != "afetler":
+            raise ValueError(f"--preset {args.preset} sets AFETLER's switches; model {raw['model']!r} "
+                             f"has none of them: drop --preset, or use --model afetler.")
+        raw["afetler"].update(USER_PRESETS[args.preset])
     for item in args.set:
         apply_override(raw, item)
     return Config.from_dict(raw, where="command line")

@@ -13,8 +13,9 @@ One after the other, on this machine (run it on a quiet one and read the load it
   its end (the "epoch"; :func:`experiments.profile_epoch.second_epoch_seconds`), and a
   fresh model's 10 epochs with its tracing and input set-up (the "fit"); beside
   it AFETLER's joint-stage epoch timed the same way (after a warm-up epoch, no validation);
-- the base two-tower and AFETLER with their defaults: ``python -m
-  afetler_tf.fit --model M --seed S`` in a fresh process; the fit is the
+- the base two-tower and AFETLER with their defaults, and AFETLER with
+  ``--preset fast`` (``afetler_fast``): ``python -m afetler_tf.fit --model M
+  --seed S`` in a fresh process; the fit is the
   process's wall time (start-up, data, training, evaluation, writing), and
   the run's history gives each stage's wall time and epochs, so a stage's
   seconds per epoch include its tracing and per-epoch validation;
@@ -44,7 +45,9 @@ from experiments import child_env, scale_bench, speed_report, store
 from experiments.machine import machine
 from experiments.scale_report import SIZES
 
-MODELS = ("two_tower", "afetler")
+MODELS = ("two_tower", "afetler", "afetler_fast")
+# fit flags of a row that is not a model's defaults
+FLAGS = {"afetler_fast": ["--model", "afetler", "--preset", "fast"]}
 REFERENCE_FIT_EPOCHS = 10
 
 
@@ -68,8 +71,8 @@ def model_fit(model: str, seed: int, work: str) -> dict:
     from experiments.datasets import stage_epochs
 
     out = os.path.join(work, model)
-    cmd = [sys.executable, "-m", "afetler_tf.fit", "--model", model, "--seed", str(seed),
-           "--out", out, "--overwrite", "--quiet"]
+    cmd = [sys.executable, "-m", "afetler_tf.fit", *FLAGS.get(model, ["--model", model]),
+           "--seed", str(seed), "--out", out, "--overwrite", "--quiet"]
     start = time.perf_counter()
     subprocess.run(cmd, check=True, env=child_env(), stdout=subprocess.DEVNULL)
     wall = time.perf_counter() - start

@@ -33,6 +33,16 @@ def test_set_types_numbers_lists_null_and_strings():
     assert config.train.optimizer == "lazy_adam" and config.deepfm.hidden_units == ()
 
 
+def test_preset_fast_sets_afetlers_switches_and_set_wins():
+    config = _resolve("--preset", "fast")
+    assert (config.afetler.negatives, config.afetler.target_attention_stage) == ("batch", "ranking")
+    assert config.afetler.mcau and config.afetler.item_item  # every component stays
+    config = _resolve("--preset", "fast", "--set", "afetler.target_attention_stage=joint")
+    assert (config.afetler.negatives, config.afetler.target_attention_stage) == ("batch", "joint")
+    with pytest.raises(ValueError, match="--preset fast sets AFETLER's switches; model 'mf'"):
+        _resolve("--preset", "fast", "--model", "mf")
+
+
 @pytest.mark.parametrize("item, message", [
     ("train.epochs=abc", "train.epochs must be an integer, got 'abc'"),
     ("train.epochs=0", "train.epochs must be an integer >= 1, got 0"),

@@ -52,7 +52,9 @@ def test_the_speed_section_gives_every_row_as_a_ratio_to_the_reference():
                "models": [{"model": "afetler", "wall_seconds": 50.0, "ndcg@10": 0.44, "rmse": 0.9,
                            "stages": {"gan": {"seconds": 3.0, "epochs": 3},  # as JSON sorts them
                                       "joint": {"seconds": 8.0, "epochs": 4},
-                                      "taste": {"seconds": 1.0, "epochs": None}}}],
+                                      "taste": {"seconds": 1.0, "epochs": None}}},
+                          {"model": "afetler_fast", "wall_seconds": 30.0, "ndcg@10": 0.44, "rmse": 0.91,
+                           "stages": {"joint": {"seconds": 5.0, "epochs": 4}}}],
                "streamed": {"size": "1M@1Mitems", "steps": 200, "warmup": 20, "batch": 1024,
                             "interactions": 1_000_000,
                             "catalogue_items": 1_000_000, "examples_per_second": 500.0,
@@ -79,3 +81,5 @@ def test_the_speed_section_gives_every_row_as_a_ratio_to_the_reference():
     assert "target <= 2x: missed" in text and "target <= 45 s: missed" in text
     assert "500 examples/s (target >= 40,000: missed)" in text
     assert "afetler NDCG@10 0.4400, RMSE 0.9000" in text
+    assert table["afetler_fast: whole fit (`python -m afetler_tf.fit`, process wall time)"][-1] == 3.0
+    assert "AFETLER `--preset fast` fit 30.0 s wall" in text
